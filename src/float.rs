@@ -1,0 +1,170 @@
+//! The [`Float`] trait: what the engine needs of `f32` and `f64`.
+
+use std::fmt::{Debug, Display};
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// A floating-point element type the engine can train in: `f32` or `f64`.
+///
+/// The trait is sealed; it carries the handful of operations the kernels need plus
+/// the entry point into the blocked GEMM of `matrixmultiply` for this precision.
+pub trait Float:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + Default
+    + Debug
+    + Display
+    + PartialOrd
+    + PartialEq
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+    + Sum
+    + 'static
+{
+    /// Additive identity.
+    const ZERO: Self;
+    /// Multiplicative identity.
+    const ONE: Self;
+    /// The name of the type: `"f32"` or `"f64"`.
+    const NAME: &'static str;
+
+    /// Converts from `f64` (rounding to nearest for `f32`).
+    fn from_f64(v: f64) -> Self;
+    /// Converts to `f64` (exact).
+    fn to_f64(self) -> f64;
+    /// Converts from `usize` (rounding for large values).
+    fn from_usize(v: usize) -> Self {
+        Self::from_f64(v as f64)
+    }
+    /// `e^self`.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// `true` unless NaN or ±∞.
+    fn is_finite(self) -> bool;
+    /// The larger of two values (NaN-ignoring as `f32::max`).
+    fn max(self, other: Self) -> Self;
+    /// Absolute value.
+    fn abs(self) -> Self;
+
+    /// The SIMD fused softmax/δ kernel for this type (see
+    /// [`crate::kernels::softmax::softmax_delta`]).
+    #[doc(hidden)]
+    fn softmax_delta_simd(
+        z: &mut [Self],
+        t: usize,
+        bias: &[Self],
+        labels: &[u32],
+        scale: Self,
+        gb: &mut [Self],
+    ) -> f64;
+
+    /// `C ← α·A·B + β·C` through `matrixmultiply`, with explicit strides.
+    ///
+    /// # Safety
+    /// The pointers and strides must describe valid, non-overlapping (for C) matrices of
+    /// the given sizes: `a` is m×k, `b` is k×n, `c` is m×n, as in `matrixmultiply::sgemm`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn gemm_raw(
+        m: usize,
+        k: usize,
+        n: usize,
+        alpha: Self,
+        a: *const Self,
+        rsa: isize,
+        csa: isize,
+        b: *const Self,
+        rsb: isize,
+        csb: isize,
+        beta: Self,
+        c: *mut Self,
+        rsc: isize,
+        csc: isize,
+    );
+}
+
+macro_rules! impl_float {
+    ($t:ty, $name:literal, $gemm:path, $softmax:path) => {
+        impl Float for $t {
+            const ZERO: Self = 0.0;
+            const ONE: Self = 1.0;
+            const NAME: &'static str = $name;
+            #[inline(always)]
+            fn from_f64(v: f64) -> Self {
+                v as $t
+            }
+            #[inline(always)]
+            fn to_f64(self) -> f64 {
+                self as f64
+            }
+            #[inline(always)]
+            fn exp(self) -> Self {
+                <$t>::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                <$t>::ln(self)
+            }
+            #[inline(always)]
+            fn is_finite(self) -> bool {
+                <$t>::is_finite(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                <$t>::max(self, other)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                <$t>::abs(self)
+            }
+            #[inline(always)]
+            fn softmax_delta_simd(
+                z: &mut [Self],
+                t: usize,
+                bias: &[Self],
+                labels: &[u32],
+                scale: Self,
+                gb: &mut [Self],
+            ) -> f64 {
+                $softmax(z, t, bias, labels, scale, gb)
+            }
+            #[inline(always)]
+            unsafe fn gemm_raw(
+                m: usize,
+                k: usize,
+                n: usize,
+                alpha: Self,
+                a: *const Self,
+                rsa: isize,
+                csa: isize,
+                b: *const Self,
+                rsb: isize,
+                csb: isize,
+                beta: Self,
+                c: *mut Self,
+                rsc: isize,
+                csc: isize,
+            ) {
+                // SAFETY: forwarded contract; the caller guarantees valid pointers and strides.
+                unsafe { $gemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc) }
+            }
+        }
+    };
+}
+
+impl_float!(f32, "f32", matrixmultiply::sgemm, crate::kernels::softmax::softmax_delta_f32);
+impl_float!(f64, "f64", matrixmultiply::dgemm, crate::kernels::softmax::softmax_delta_f64);

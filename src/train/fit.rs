@@ -1,0 +1,157 @@
+//! The fit loop: full-batch gradient descent or seeded mini-batch SGD, fused and parallel,
+//! with divergence detection and early stopping. Nothing is allocated inside the epoch loop.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{Error, Result};
+use crate::float::Float;
+use crate::matrix::{MatRef, Matrix};
+use crate::rng::Rng;
+use crate::train::objective::{Workspace, loss_and_grad_unchecked};
+use crate::train::optim::sgd_step;
+
+/// Validated training hyperparameters (see [`FitConfig::validate`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitConfig {
+    /// Learning rate, finite and > 0.
+    pub learning_rate: f64,
+    /// Number of epochs, ≥ 1.
+    pub epochs: usize,
+    /// Rows per step; `None` is the full batch.
+    pub batch_size: Option<usize>,
+    /// Seed for the per-epoch shuffle of mini-batches.
+    pub seed: u64,
+    /// Stop when the loss improves by less than this from one epoch to the next.
+    pub tol: Option<f64>,
+}
+
+impl FitConfig {
+    /// Checks every hyperparameter once, so the training loop never re-validates.
+    pub fn validate(self) -> Result<Self> {
+        let lr = self.learning_rate;
+        if !(lr.is_finite() && lr > 0.0) {
+            return Err(Error::hyper("learning_rate", lr, "must be a finite number > 0"));
+        }
+        if self.epochs == 0 {
+            return Err(Error::hyper("epochs", 0, "must be at least 1"));
+        }
+        if self.batch_size == Some(0) {
+            return Err(Error::hyper("batch_size", 0, "must be at least 1 (or None for the full batch)"));
+        }
+        if let Some(tol) = self.tol {
+            if !(tol.is_finite() && tol >= 0.0) {
+                return Err(Error::hyper("tol", tol, "must be a finite number ≥ 0"));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// What a fit did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FitReport {
+    /// Epochs run (fewer than asked when `tol` stopped the fit).
+    pub epochs_run: usize,
+    /// Mean cross-entropy per epoch: for full-batch GD the loss of the parameters the
+    /// epoch started with; for mini-batches the mean over the epoch's steps.
+    pub loss_history: Vec<f64>,
+    /// Whether the `tol` criterion stopped training.
+    pub stopped_by_tol: bool,
+    /// Wall-clock time of the fit.
+    pub wall_time: Duration,
+    /// The kernel that computed the steps.
+    pub kernel: &'static str,
+}
+
+impl FitReport {
+    /// The last epoch's loss (NaN if no epoch ran).
+    pub fn final_loss(&self) -> f64 {
+        self.loss_history.last().copied().unwrap_or(f64::NAN)
+    }
+}
+
+/// Trains `w` (d×t) and `b` (t) in place on validated input. `labels` must be < t and
+/// `x` finite and non-empty (the model checks this). On divergence the parameters are
+/// restored to the last ones whose loss was finite and [`Error::Diverged`] is returned.
+pub(crate) fn fit<T: Float>(
+    w: &mut Matrix<T>,
+    b: &mut [T],
+    x: MatRef<'_, T>,
+    labels: &[u32],
+    cfg: &FitConfig,
+    on_epoch: &mut dyn FnMut(usize, f64),
+) -> Result<FitReport> {
+    let start = Instant::now();
+    let n = x.rows();
+    let (d, t) = (w.rows(), w.cols());
+    let batch = cfg.batch_size.map_or(n, |bs| bs.min(n));
+    let minibatch = batch < n;
+    let mut ws = Workspace::<T>::new(batch, d, t, minibatch)?;
+    let mut gw = vec![T::ZERO; d * t];
+    let mut gb = vec![T::ZERO; t];
+    let mut backup_w = w.as_slice().to_vec();
+    let mut backup_b = b.to_vec();
+    let mut perm: Vec<u32> = if minibatch { (0..n as u32).collect() } else { Vec::new() };
+    let mut rng = Rng::new(cfg.seed);
+    let lr = T::from_f64(cfg.learning_rate);
+    let mut history = Vec::with_capacity(cfg.epochs);
+    let mut stopped_by_tol = false;
+    let diverged = |epoch: usize, last_good: usize, what: &str| Error::Diverged {
+        epoch,
+        last_good_epoch: last_good,
+        what: what.to_string(),
+        learning_rate: cfg.learning_rate,
+        suggested: cfg.learning_rate / 10.0,
+    };
+
+    for epoch in 1..=cfg.epochs {
+        let mut epoch_loss = 0.0;
+        if minibatch {
+            rng.shuffle(&mut perm);
+        }
+        let steps = if minibatch { n.div_ceil(batch) } else { 1 };
+        for step in 0..steps {
+            let (rows, m) = if minibatch {
+                let lo = step * batch;
+                let hi = (lo + batch).min(n);
+                (Some(&perm[lo..hi]), hi - lo)
+            } else {
+                (None, n)
+            };
+            let scale = T::ONE / T::from_usize(m);
+            let loss = loss_and_grad_unchecked(w.view(), b, x, labels, rows, scale, &mut ws, &mut gw, &mut gb);
+            if !loss.is_finite() {
+                // The current parameters already give a non-finite loss: go back one step.
+                w.as_mut_slice().copy_from_slice(&backup_w);
+                b.copy_from_slice(&backup_b);
+                return Err(diverged(epoch, epoch.saturating_sub(2), "loss"));
+            }
+            epoch_loss += loss;
+            backup_w.copy_from_slice(w.as_slice());
+            backup_b.copy_from_slice(b);
+            if !sgd_step(w.as_mut_slice(), b, &gw, &gb, lr) {
+                w.as_mut_slice().copy_from_slice(&backup_w);
+                b.copy_from_slice(&backup_b);
+                return Err(diverged(epoch, epoch - 1, "weights"));
+            }
+        }
+        let mean = epoch_loss / n as f64;
+        on_epoch(epoch, mean);
+        if let (Some(tol), Some(&prev)) = (cfg.tol, history.last()) {
+            history.push(mean);
+            if prev - mean < tol {
+                stopped_by_tol = true;
+                break;
+            }
+        } else {
+            history.push(mean);
+        }
+    }
+    Ok(FitReport {
+        epochs_run: history.len(),
+        loss_history: history,
+        stopped_by_tol,
+        wall_time: start.elapsed(),
+        kernel: crate::kernels::kernel_name::<T>(),
+    })
+}

@@ -1,0 +1,8 @@
+//! Training: the objective (loss + gradient oracle), the update rule and the fit loop.
+
+pub mod fit;
+pub mod objective;
+pub mod optim;
+
+pub use fit::{FitConfig, FitReport};
+pub use objective::{Partition, Workspace, loss_and_grad};

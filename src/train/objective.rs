@@ -1,0 +1,251 @@
+//! The training objective: loss and gradient sums over a set of rows, fused and parallel.
+//!
+//! This is the oracle an embedding program can drive with its own optimizer. With
+//! `scale = 1` it returns the *sums* `Σᵢ ℓᵢ`, `Xᵀ(P − Y)` and `1ᵀ(P − Y)`, so shards of rows
+//! evaluated by several workers or processes add up to the whole. `scale = 1/N` gives the
+//! mean gradient of the seed's `δ = (ŷ − y)/N` directly.
+//!
+//! Rows are walked in fixed-size blocks; consecutive blocks form shards, one partial
+//! gradient per shard; shards run on rayon workers and are reduced in shard order. The
+//! partition depends only on the shape (rows, features, classes, precision), never on the
+//! thread count, so the result is bit-identical for any number of threads.
+
+use rayon::prelude::*;
+
+use crate::error::{Error, Result, checked_size};
+use crate::float::Float;
+use crate::kernels;
+use crate::matrix::MatRef;
+
+/// Upper bound on the number of shards (partial gradients reduced in a fixed order).
+pub const MAX_SHARDS: usize = 16;
+/// Memory budget for all per-shard partial gradients together, in bytes.
+const SHARD_GRADIENT_BUDGET: usize = 64 << 20;
+/// Target size of one row block of X, in bytes (it should stay in L2 between the two GEMMs).
+const BLOCK_BYTES: usize = 192 << 10;
+
+/// How rows are cut into blocks and blocks into shards. A pure function of the shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    /// Rows per block (the last block may be shorter).
+    pub block_rows: usize,
+    /// Number of blocks.
+    pub n_blocks: usize,
+    /// Number of shards.
+    pub n_shards: usize,
+}
+
+impl Partition {
+    /// The partition for `rows` rows of `d` features and `t` classes of element type `T`.
+    pub fn new<T: Float>(rows: usize, d: usize, t: usize) -> Self {
+        let elem = std::mem::size_of::<T>();
+        let block_rows = (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16;
+        let n_blocks = rows.div_ceil(block_rows);
+        let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
+        let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
+        let n_shards = n_blocks.min(MAX_SHARDS).min(by_memory).max(1);
+        Partition {
+            block_rows,
+            n_blocks,
+            n_shards,
+        }
+    }
+
+    /// The blocks of shard `s`: `start..end` block indices.
+    pub fn shard_blocks(&self, s: usize) -> std::ops::Range<usize> {
+        let lo = s * self.n_blocks / self.n_shards;
+        let hi = (s + 1) * self.n_blocks / self.n_shards;
+        lo..hi
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Shard<T> {
+    z: Vec<T>,
+    xg: Vec<T>,
+    yg: Vec<u32>,
+    gw: Vec<T>,
+    gb: Vec<T>,
+    loss: f64,
+}
+
+/// Buffers for [`loss_and_grad`], sized once for at most `max_rows` rows: nothing is
+/// allocated per call.
+#[derive(Debug, Clone)]
+pub struct Workspace<T> {
+    d: usize,
+    t: usize,
+    max_rows: usize,
+    gather: bool,
+    shards: Vec<Shard<T>>,
+}
+
+impl<T: Float> Workspace<T> {
+    /// A workspace for calls over at most `max_rows` rows of `d` features and `t` classes.
+    /// `gather` reserves per-shard buffers for calls that pass a row subset (mini-batches).
+    pub fn new(max_rows: usize, d: usize, t: usize, gather: bool) -> Result<Self> {
+        let p = Partition::new::<T>(max_rows, d, t);
+        let zlen = checked_size(p.block_rows, t, "block logits")?;
+        let xlen = if gather {
+            checked_size(p.block_rows, d, "block rows")?
+        } else {
+            0
+        };
+        let glen = checked_size(d, t, "gradient")?;
+        let shard = Shard {
+            z: vec![T::ZERO; zlen],
+            xg: vec![T::ZERO; xlen],
+            yg: vec![0; if gather { p.block_rows } else { 0 }],
+            gw: vec![T::ZERO; glen],
+            gb: vec![T::ZERO; t],
+            loss: 0.0,
+        };
+        Ok(Workspace {
+            d,
+            t,
+            max_rows,
+            gather,
+            shards: vec![shard; p.n_shards],
+        })
+    }
+
+    /// The shape this workspace serves: `(max_rows, d, t)`.
+    pub fn shape(&self) -> (usize, usize, usize) {
+        (self.max_rows, self.d, self.t)
+    }
+}
+
+/// Loss and gradient over the rows of `x` (or the subset `rows` of it), fused and parallel.
+///
+/// Writes `grad_w = scale·Xᵀ(P − Y)` (d×t, row-major) and `grad_b = scale·1ᵀ(P − Y)`;
+/// returns `Σᵢ (logsumexp(zᵢ) − zᵢ,yᵢ)` over the rows, in f64 (not scaled).
+///
+/// `w` is d×t, `b` has t entries, `labels` holds one class per row of `x` (all of `x`,
+/// also when `rows` selects a subset). Errors on any shape mismatch, a label ≥ t, a row
+/// index out of range, or more rows than the workspace was sized for.
+#[allow(clippy::too_many_arguments)]
+pub fn loss_and_grad<T: Float>(
+    w: MatRef<'_, T>,
+    b: &[T],
+    x: MatRef<'_, T>,
+    labels: &[u32],
+    rows: Option<&[u32]>,
+    scale: T,
+    ws: &mut Workspace<T>,
+    grad_w: &mut [T],
+    grad_b: &mut [T],
+) -> Result<f64> {
+    let (n, d) = x.shape();
+    let t = w.cols();
+    let ctx = "loss_and_grad";
+    if w.rows() != d {
+        return Err(Error::shape(ctx, format!("W with {d} rows (features of X)"), format!("W {}×{}", w.rows(), t)));
+    }
+    if b.len() != t || grad_b.len() != t {
+        return Err(Error::shape(ctx, format!("b and grad_b of length {t}"), format!("{} and {}", b.len(), grad_b.len())));
+    }
+    if grad_w.len() != d * t {
+        return Err(Error::shape(ctx, format!("grad_w of {d}×{t}"), format!("{} elements", grad_w.len())));
+    }
+    if labels.len() != n {
+        return Err(Error::shape(ctx, format!("{n} labels (rows of X)"), format!("{} labels", labels.len())));
+    }
+    if (ws.d, ws.t) != (d, t) {
+        return Err(Error::shape("workspace", format!("d={d}, t={t}"), format!("d={}, t={}", ws.d, ws.t)));
+    }
+    if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= t) {
+        return Err(Error::LabelOutOfRange { row, label: l as u64, n_classes: t });
+    }
+    let m = match rows {
+        Some(r) => {
+            if !ws.gather {
+                return Err(Error::shape("workspace", "a workspace made with gather = true", "gather = false"));
+            }
+            if let Some((i, &ri)) = r.iter().enumerate().find(|&(_, &ri)| ri as usize >= n) {
+                return Err(Error::shape(ctx, format!("row indices below {n}"), format!("rows[{i}] = {ri}")));
+            }
+            r.len()
+        }
+        None => n,
+    };
+    if m > ws.max_rows {
+        return Err(Error::shape("workspace", format!("at most {} rows", ws.max_rows), format!("{m} rows")));
+    }
+    // SAFETY-free fast path below: all shapes are now consistent.
+    Ok(loss_and_grad_unchecked(w, b, x, labels, rows, scale, ws, grad_w, grad_b))
+}
+
+/// [`loss_and_grad`] without the argument checks: the fit loop validates once per fit.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn loss_and_grad_unchecked<T: Float>(
+    w: MatRef<'_, T>,
+    b: &[T],
+    x: MatRef<'_, T>,
+    labels: &[u32],
+    rows: Option<&[u32]>,
+    scale: T,
+    ws: &mut Workspace<T>,
+    grad_w: &mut [T],
+    grad_b: &mut [T],
+) -> f64 {
+    let d = x.cols();
+    let t = w.cols();
+    let m = rows.map_or(x.rows(), <[u32]>::len);
+    let p = Partition::new::<T>(m, d, t);
+    // The workspace holds shards for its largest call; a smaller call uses the first ones.
+    let used = p.n_shards.min(ws.shards.len());
+    let shards = &mut ws.shards[..used];
+    debug_assert_eq!(shards.len(), p.n_shards);
+    shards.par_iter_mut().enumerate().for_each(|(s, sh)| {
+        sh.gw.iter_mut().for_each(|v| *v = T::ZERO);
+        sh.gb.iter_mut().for_each(|v| *v = T::ZERO);
+        let mut loss = 0.0;
+        for blk in p.shard_blocks(s) {
+            let lo = blk * p.block_rows;
+            let hi = (lo + p.block_rows).min(m);
+            loss += match rows {
+                None => kernels::block_loss_grad(
+                    x.slice_rows(lo, hi),
+                    w,
+                    b,
+                    &labels[lo..hi],
+                    scale,
+                    &mut sh.z,
+                    &mut sh.gw,
+                    &mut sh.gb,
+                ),
+                Some(r) => {
+                    let idx = &r[lo..hi];
+                    let k = hi - lo;
+                    for (j, &ri) in idx.iter().enumerate() {
+                        sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
+                        sh.yg[j] = labels[ri as usize];
+                    }
+                    let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the workspace");
+                    kernels::block_loss_grad(xb, w, b, &sh.yg[..k], scale, &mut sh.z, &mut sh.gw, &mut sh.gb)
+                }
+            };
+        }
+        sh.loss = loss;
+    });
+    // Fixed-order reduction: element-wise over shards 0, 1, 2, ... whatever ran where.
+    let shards = &*shards;
+    const CHUNK: usize = 4096;
+    grad_w.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let off = c * CHUNK;
+        let len = out.len();
+        out.copy_from_slice(&shards[0].gw[off..off + len]);
+        for sh in &shards[1..] {
+            for (o, &v) in out.iter_mut().zip(&sh.gw[off..off + len]) {
+                *o += v;
+            }
+        }
+    });
+    grad_b.copy_from_slice(&shards[0].gb);
+    for sh in &shards[1..] {
+        for (o, &v) in grad_b.iter_mut().zip(&sh.gb) {
+            *o += v;
+        }
+    }
+    shards.iter().map(|s| s.loss).sum()
+}
