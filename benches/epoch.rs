@@ -9,7 +9,9 @@ use std::hint::black_box;
 
 fn synthetic(n: usize, d: usize, t: usize, seed: u64) -> (Matrix<f32>, Vec<u32>) {
     let mut rng = Rng::new(seed);
-    let centres: Vec<f64> = (0..t * d).map(|_| rng.normal() / (d as f64).sqrt()).collect();
+    let centres: Vec<f64> = (0..t * d)
+        .map(|_| rng.normal() / (d as f64).sqrt())
+        .collect();
     let mut x = Vec::with_capacity(n * d);
     let mut y = Vec::with_capacity(n);
     for i in 0..n {
@@ -21,7 +23,14 @@ fn synthetic(n: usize, d: usize, t: usize, seed: u64) -> (Matrix<f32>, Vec<u32>)
 }
 
 /// The naive epoch: matrixmultiply X·W, a separate softmax pass, matrixmultiply Xᵀ·δ.
-fn naive_epoch(x: MatRef<'_, f32>, y: &[u32], w: &mut Matrix<f32>, b: &mut [f32], z: &mut Matrix<f32>, gw: &mut Matrix<f32>) -> f64 {
+fn naive_epoch(
+    x: MatRef<'_, f32>,
+    y: &[u32],
+    w: &mut Matrix<f32>,
+    b: &mut [f32],
+    z: &mut Matrix<f32>,
+    gw: &mut Matrix<f32>,
+) -> f64 {
     let (n, t) = (x.rows(), w.cols());
     gemm::xw(x, w.view(), &mut z.view_mut());
     let mut loss = 0.0;
@@ -49,28 +58,58 @@ fn naive_epoch(x: MatRef<'_, f32>, y: &[u32], w: &mut Matrix<f32>, b: &mut [f32]
 }
 
 fn epoch_benches(c: &mut Criterion) {
-    let shapes: &[(&str, usize, usize, usize)] = &[("mnist", 60_000, 784, 10), ("tall", 500_000, 64, 8), ("wide", 20_000, 2000, 100)];
+    let shapes: &[(&str, usize, usize, usize)] = &[
+        ("mnist", 60_000, 784, 10),
+        ("tall", 500_000, 64, 8),
+        ("wide", 20_000, 2000, 100),
+    ];
     let only = std::env::var("MULTILOGIT_BENCH_SHAPES").unwrap_or_else(|_| "mnist".into());
     let mut group = c.benchmark_group("epoch_f32");
     group.sample_size(10);
-    for &(name, n, d, t) in shapes.iter().filter(|s| only.split(',').any(|o| o == s.0 || o == "all")) {
+    for &(name, n, d, t) in shapes
+        .iter()
+        .filter(|s| only.split(',').any(|o| o == s.0 || o == "all"))
+    {
         let (x, y) = synthetic(n, d, t, 7);
         group.throughput(Throughput::Elements((n * d * t * 4) as u64));
         for threads in [1usize, 2] {
-            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
             let mut w = Matrix::<f32>::zeros(d, t).unwrap();
             let mut b = vec![0.0f32; t];
             let mut ws = Workspace::<f32>::new(n, d, t, false).unwrap();
             let (mut gw, mut gb) = (vec![0.0f32; d * t], vec![0.0f32; t]);
-            group.bench_function(BenchmarkId::new(format!("{name}/fused"), format!("{threads}t")), |bch| {
-                pool.install(|| {
-                    bch.iter(|| {
-                        let l = loss_and_grad(w.view(), &b, x.view(), &y, None, 1.0 / n as f32, &mut ws, &mut gw, &mut gb).unwrap();
-                        multilogit::train::optim::sgd_step(w.as_mut_slice(), &mut b, &gw, &gb, 0.5);
-                        black_box(l)
+            group.bench_function(
+                BenchmarkId::new(format!("{name}/fused"), format!("{threads}t")),
+                |bch| {
+                    pool.install(|| {
+                        bch.iter(|| {
+                            let l = loss_and_grad(
+                                w.view(),
+                                &b,
+                                x.view(),
+                                &y,
+                                None,
+                                1.0 / n as f32,
+                                &mut ws,
+                                &mut gw,
+                                &mut gb,
+                            )
+                            .unwrap();
+                            multilogit::train::optim::sgd_step(
+                                w.as_mut_slice(),
+                                &mut b,
+                                &gw,
+                                &gb,
+                                0.5,
+                            );
+                            black_box(l)
+                        })
                     })
-                })
-            });
+                },
+            );
         }
         let mut w = Matrix::<f32>::zeros(d, t).unwrap();
         let mut b = vec![0.0f32; t];
@@ -103,7 +142,9 @@ fn kernel_benches(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("scalar", t), |bch| {
             bch.iter(|| {
                 z.copy_from_slice(&z0);
-                black_box(softmax::softmax_delta_scalar(&mut z, t, &bias, &y, 1.0, &mut gb))
+                black_box(softmax::softmax_delta_scalar(
+                    &mut z, t, &bias, &y, 1.0, &mut gb,
+                ))
             })
         });
     }

@@ -73,6 +73,47 @@ pub trait Float:
         gb: &mut [Self],
     ) -> f64;
 
+    /// Fused-kernel forward `Z = X_b·W` from `Wᵀ` (see `kernels::x86`).
+    ///
+    /// # Safety
+    /// `kernel` is available on this CPU and the pointers/lengths satisfy the x86
+    /// kernels' contract (checked by `kernels::block_loss_grad`).
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn simd_forward(
+        kernel: crate::kernels::Kernel,
+        x: *const Self,
+        xs: usize,
+        rows: usize,
+        d: usize,
+        wt: &[Self],
+        dp: usize,
+        t: usize,
+        z: &mut [Self],
+    );
+
+    /// Fused-kernel backward `Gᵀ += δᵀ·X_b` (see `kernels::x86`).
+    ///
+    /// # Safety
+    /// As [`Float::simd_forward`].
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn simd_backward(
+        kernel: crate::kernels::Kernel,
+        x: *const Self,
+        xs: usize,
+        rows: usize,
+        d: usize,
+        delta: &[Self],
+        t: usize,
+        gt: &mut [Self],
+        dp: usize,
+    );
+
+    /// SIMD lanes per 256-bit vector (8 for f32, 4 for f64).
+    #[doc(hidden)]
+    const LANES: usize;
+
     /// `C ← α·A·B + β·C` through `matrixmultiply`, with explicit strides.
     ///
     /// # Safety
@@ -98,11 +139,66 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $gemm:path, $softmax:path) => {
+    ($t:ty, $name:literal, $gemm:path, $softmax:path, $lanes:expr, $avx2:ident, $avx512:ident) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = $name;
+            const LANES: usize = $lanes;
+            #[allow(unused_variables)]
+            unsafe fn simd_forward(
+                kernel: crate::kernels::Kernel,
+                x: *const Self,
+                xs: usize,
+                rows: usize,
+                d: usize,
+                wt: &[Self],
+                dp: usize,
+                t: usize,
+                z: &mut [Self],
+            ) {
+                use crate::kernels::Kernel;
+                match kernel {
+                    // SAFETY: forwarded contract (CPU features checked when `kernel` was chosen).
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx2 => unsafe {
+                        crate::kernels::x86::$avx2::forward(x, xs, rows, d, wt, dp, t, z)
+                    },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => unsafe {
+                        crate::kernels::x86::$avx512::forward(x, xs, rows, d, wt, dp, t, z)
+                    },
+                    _ => unreachable!("no SIMD forward kernel {kernel:?}"),
+                }
+            }
+            #[allow(unused_variables)]
+            unsafe fn simd_backward(
+                kernel: crate::kernels::Kernel,
+                x: *const Self,
+                xs: usize,
+                rows: usize,
+                d: usize,
+                delta: &[Self],
+                t: usize,
+                gt: &mut [Self],
+                dp: usize,
+            ) {
+                use crate::kernels::Kernel;
+                match kernel {
+                    // SAFETY: forwarded contract (CPU features checked when `kernel` was chosen).
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx2 => unsafe {
+                        crate::kernels::x86::$avx2::backward(x, xs, rows, d, delta, t, gt, dp)
+                    },
+                    // SAFETY: as above.
+                    #[cfg(target_arch = "x86_64")]
+                    Kernel::Avx512 => unsafe {
+                        crate::kernels::x86::$avx512::backward(x, xs, rows, d, delta, t, gt, dp)
+                    },
+                    _ => unreachable!("no SIMD backward kernel {kernel:?}"),
+                }
+            }
             #[inline(always)]
             fn from_f64(v: f64) -> Self {
                 v as $t
@@ -166,5 +262,21 @@ macro_rules! impl_float {
     };
 }
 
-impl_float!(f32, "f32", matrixmultiply::sgemm, crate::kernels::softmax::softmax_delta_f32);
-impl_float!(f64, "f64", matrixmultiply::dgemm, crate::kernels::softmax::softmax_delta_f64);
+impl_float!(
+    f32,
+    "f32",
+    matrixmultiply::sgemm,
+    crate::kernels::softmax::softmax_delta_f32,
+    8,
+    avx2_f32,
+    avx512_f32
+);
+impl_float!(
+    f64,
+    "f64",
+    matrixmultiply::dgemm,
+    crate::kernels::softmax::softmax_delta_f64,
+    4,
+    avx2_f64,
+    avx512_f64
+);

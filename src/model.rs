@@ -113,10 +113,18 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     /// A fitted model from given parameters: `w` is d×t, `b` has t entries.
     pub fn from_params(w: Matrix<T>, b: Vec<T>) -> Result<Self> {
         if b.len() != w.cols() {
-            return Err(Error::shape("from_params", format!("bias of length {}", w.cols()), format!("length {}", b.len())));
+            return Err(Error::shape(
+                "from_params",
+                format!("bias of length {}", w.cols()),
+                format!("length {}", b.len()),
+            ));
         }
         if w.rows() == 0 || w.cols() == 0 {
-            return Err(Error::empty(format!("weights of shape {}×{}", w.rows(), w.cols())));
+            return Err(Error::empty(format!(
+                "weights of shape {}×{}",
+                w.rows(),
+                w.cols()
+            )));
         }
         w.view().check_finite("weights")?;
         MatRef::new(&b, 1, b.len(), b.len())?.check_finite("bias")?;
@@ -146,7 +154,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             return Err(Error::empty(format!("training data X has shape {n}×{d}")));
         }
         if labels.len() != n {
-            return Err(Error::shape("fit: labels", format!("{n} labels (rows of X)"), format!("{} labels", labels.len())));
+            return Err(Error::shape(
+                "fit: labels",
+                format!("{n} labels (rows of X)"),
+                format!("{} labels", labels.len()),
+            ));
         }
         let max_label = labels.iter().copied().max().unwrap_or(0) as usize;
         let t = match self.n_classes {
@@ -155,7 +167,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             None => max_label + 1,
         };
         if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= t) {
-            return Err(Error::LabelOutOfRange { row, label: l as u64, n_classes: t });
+            return Err(Error::LabelOutOfRange {
+                row,
+                label: l as u64,
+                n_classes: t,
+            });
         }
         x.check_finite("training data X")?;
         let mut w = Matrix::zeros(d, t)?;
@@ -174,12 +190,20 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     ) -> Result<(Matrix<T>, Vec<T>)> {
         let (x, delta) = (x.into(), delta.into());
         if x.rows() != delta.rows() {
-            return Err(Error::shape("compute_loss_grad", format!("δ with {} rows (rows of X)", x.rows()), format!("{}×{}", delta.rows(), delta.cols())));
+            return Err(Error::shape(
+                "compute_loss_grad",
+                format!("δ with {} rows (rows of X)", x.rows()),
+                format!("{}×{}", delta.rows(), delta.cols()),
+            ));
         }
-        if let Some((w, _)) = &self.params {
-            if (x.cols(), delta.cols()) != w.shape() {
-                return Err(Error::shape("compute_loss_grad", format!("X with {} columns and δ with {}", w.rows(), w.cols()), format!("{} and {}", x.cols(), delta.cols())));
-            }
+        if let Some((w, _)) = &self.params
+            && (x.cols(), delta.cols()) != w.shape()
+        {
+            return Err(Error::shape(
+                "compute_loss_grad",
+                format!("X with {} columns and δ with {}", w.rows(), w.cols()),
+                format!("{} and {}", x.cols(), delta.cols()),
+            ));
         }
         let mut gw = Matrix::zeros(x.cols(), delta.cols())?;
         gemm::xt_delta(x, delta, T::ZERO, &mut gw.view_mut());
@@ -194,7 +218,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
 
     /// The seed's forward step and error term: `δ = (softmax(X·W + b) − onehot(y))/N`.
     /// Returns δ (N×t) and the mean loss.
-    pub fn compute_delta<'a>(&self, x: impl Into<MatRef<'a, T>>, labels: &[u32]) -> Result<(Matrix<T>, f64)> {
+    pub fn compute_delta<'a>(
+        &self,
+        x: impl Into<MatRef<'a, T>>,
+        labels: &[u32],
+    ) -> Result<(Matrix<T>, f64)> {
         let x = x.into();
         let (w, b) = self.checked_params(x)?;
         let t = w.cols();
@@ -216,14 +244,31 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             return Err(Error::shape(
                 "update_params",
                 format!("∇W {}×{} and ∇b of {}", w.rows(), w.cols(), b.len()),
-                format!("∇W {}×{} and ∇b of {}", grad_w.rows(), grad_w.cols(), grad_b.len()),
+                format!(
+                    "∇W {}×{} and ∇b of {}",
+                    grad_w.rows(),
+                    grad_w.cols(),
+                    grad_b.len()
+                ),
             ));
         }
         let (old_w, old_b) = (w.clone(), b.clone());
-        if !sgd_step(w.as_mut_slice(), b, grad_w.as_slice(), grad_b, T::from_f64(lr)) {
+        if !sgd_step(
+            w.as_mut_slice(),
+            b,
+            grad_w.as_slice(),
+            grad_b,
+            T::from_f64(lr),
+        ) {
             *w = old_w;
             *b = old_b;
-            return Err(Error::Diverged { epoch: 0, last_good_epoch: 0, what: "weights".into(), learning_rate: lr, suggested: lr / 10.0 });
+            return Err(Error::Diverged {
+                epoch: 0,
+                last_good_epoch: 0,
+                what: "weights".into(),
+                learning_rate: lr,
+                suggested: lr / 10.0,
+            });
         }
         Ok(())
     }
@@ -235,14 +280,17 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
         x.check_finite("X")?;
         let t = w.cols();
         let mut z = Matrix::zeros(x.rows(), t)?;
-        z.as_mut_slice().par_chunks_mut(PREDICT_BLOCK * t).enumerate().for_each(|(i, zb)| {
-            let lo = i * PREDICT_BLOCK;
-            let xb = x.slice_rows(lo, lo + zb.len() / t);
-            let rows = xb.rows();
-            let mut zm = MatMut::new(zb, rows, t, t).expect("block sized from X");
-            gemm::xw(xb, w.view(), &mut zm);
-            softmax::softmax_rows(zm.as_mut_slice(), t, b);
-        });
+        z.as_mut_slice()
+            .par_chunks_mut(PREDICT_BLOCK * t)
+            .enumerate()
+            .for_each(|(i, zb)| {
+                let lo = i * PREDICT_BLOCK;
+                let xb = x.slice_rows(lo, lo + zb.len() / t);
+                let rows = xb.rows();
+                let mut zm = MatMut::new(zb, rows, t, t).expect("block sized from X");
+                gemm::xw(xb, w.view(), &mut zm);
+                softmax::softmax_rows(zm.as_mut_slice(), t, b);
+            });
         Ok(z)
     }
 
@@ -266,7 +314,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     pub fn score<'a>(&self, x: impl Into<MatRef<'a, T>>, labels: &[u32]) -> Result<f64> {
         let x = x.into();
         if labels.len() != x.rows() {
-            return Err(Error::shape("score: labels", format!("{} labels (rows of X)", x.rows()), format!("{} labels", labels.len())));
+            return Err(Error::shape(
+                "score: labels",
+                format!("{} labels (rows of X)", x.rows()),
+                format!("{} labels", labels.len()),
+            ));
         }
         if x.rows() == 0 {
             return Err(Error::empty("score: X has no rows"));
@@ -307,7 +359,10 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     }
     /// The bias b (t).
     pub fn bias(&self) -> Result<&[T]> {
-        self.params.as_ref().map(|(_, b)| b.as_slice()).ok_or(Error::NotFitted)
+        self.params
+            .as_ref()
+            .map(|(_, b)| b.as_slice())
+            .ok_or(Error::NotFitted)
     }
     /// Number of classes T of the fitted model.
     pub fn classes(&self) -> Result<usize> {
@@ -317,7 +372,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     fn checked_params(&self, x: MatRef<'_, T>) -> Result<(&Matrix<T>, &[T])> {
         let (w, b) = self.params.as_ref().ok_or(Error::NotFitted)?;
         if x.cols() != w.rows() {
-            return Err(Error::shape("X", format!("{} features (as in training)", w.rows()), format!("{} columns", x.cols())));
+            return Err(Error::shape(
+                "X",
+                format!("{} features (as in training)", w.rows()),
+                format!("{} columns", x.cols()),
+            ));
         }
         Ok((w, b))
     }
@@ -325,10 +384,18 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
 
 fn check_labels(labels: &[u32], n: usize, t: usize) -> Result<()> {
     if labels.len() != n {
-        return Err(Error::shape("labels", format!("{n} labels (rows of X)"), format!("{} labels", labels.len())));
+        return Err(Error::shape(
+            "labels",
+            format!("{n} labels (rows of X)"),
+            format!("{} labels", labels.len()),
+        ));
     }
     if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= t) {
-        return Err(Error::LabelOutOfRange { row, label: l as u64, n_classes: t });
+        return Err(Error::LabelOutOfRange {
+            row,
+            label: l as u64,
+            n_classes: t,
+        });
     }
     Ok(())
 }

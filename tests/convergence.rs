@@ -22,13 +22,19 @@ fn blobs(n: usize, d: usize, t: usize, spread: f64, seed: u64) -> (Matrix<f64>, 
 fn separated_blobs_reach_99_percent() {
     let (x, y) = blobs(3000, 5, 4, 10.0, 1);
     for batch in [None, Some(128)] {
-        let mut m = LogisticClassifierMultinomial::<f64>::new().learning_rate(0.1).epochs(100).batch_size(batch).seed(3);
+        let mut m = LogisticClassifierMultinomial::<f64>::new()
+            .learning_rate(0.1)
+            .epochs(100)
+            .batch_size(batch)
+            .seed(3);
         m.fit(&x, &y).unwrap();
         let acc = m.score(&x, &y).unwrap();
         assert!(acc >= 0.99, "accuracy {acc} with batch {batch:?}");
     }
     let xf = Matrix::from_vec(3000, 5, x.as_slice().iter().map(|&v| v as f32).collect()).unwrap();
-    let mut m = LogisticClassifierMultinomial::<f32>::new().learning_rate(0.1).epochs(100);
+    let mut m = LogisticClassifierMultinomial::<f32>::new()
+        .learning_rate(0.1)
+        .epochs(100);
     m.fit(&xf, &y).unwrap();
     assert!(m.score(&xf, &y).unwrap() >= 0.99);
 }
@@ -36,7 +42,9 @@ fn separated_blobs_reach_99_percent() {
 #[test]
 fn full_batch_loss_falls_monotonically_at_small_lr() {
     let (x, y) = blobs(500, 8, 5, 1.0, 2);
-    let mut m = LogisticClassifierMultinomial::<f64>::new().learning_rate(0.05).epochs(200);
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(0.05)
+        .epochs(200);
     let r = m.fit(&x, &y).unwrap();
     assert_eq!(r.epochs_run, 200);
     for w in r.loss_history.windows(2) {
@@ -48,7 +56,10 @@ fn full_batch_loss_falls_monotonically_at_small_lr() {
 #[test]
 fn tol_stops_early_and_says_so() {
     let (x, y) = blobs(400, 3, 3, 5.0, 4);
-    let mut m = LogisticClassifierMultinomial::<f64>::new().learning_rate(0.5).epochs(10_000).tol(Some(1e-4));
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(0.5)
+        .epochs(10_000)
+        .tol(Some(1e-4));
     let r = m.fit(&x, &y).unwrap();
     assert!(r.stopped_by_tol && r.epochs_run < 10_000);
     let h = &r.loss_history;

@@ -3,12 +3,30 @@ mod common;
 use common::random_problem;
 use multilogit::{LogisticClassifierMultinomial, Matrix};
 
-fn fit_in_pool(threads: usize, x: &Matrix<f32>, y: &[u32], batch: Option<usize>) -> (Vec<u32>, Vec<u32>, Vec<u64>) {
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+fn fit_in_pool(
+    threads: usize,
+    x: &Matrix<f32>,
+    y: &[u32],
+    batch: Option<usize>,
+) -> (Vec<u32>, Vec<u32>, Vec<u64>) {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
     pool.install(|| {
-        let mut m = LogisticClassifierMultinomial::<f32>::new().learning_rate(0.5).epochs(8).batch_size(batch).seed(42);
+        let mut m = LogisticClassifierMultinomial::<f32>::new()
+            .learning_rate(0.5)
+            .epochs(8)
+            .batch_size(batch)
+            .seed(42);
         let r = m.fit(x, y).unwrap();
-        let w = m.weights().unwrap().as_slice().iter().map(|v| v.to_bits()).collect();
+        let w = m
+            .weights()
+            .unwrap()
+            .as_slice()
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
         let b = m.bias().unwrap().iter().map(|v| v.to_bits()).collect();
         let l = r.loss_history.iter().map(|v| v.to_bits()).collect();
         (w, b, l)
@@ -26,7 +44,11 @@ fn bit_identical_across_thread_counts_and_runs() {
     for batch in [None, Some(1000), Some(333)] {
         let base = fit_in_pool(1, &x, &y, batch);
         for threads in [2, 3, 8] {
-            assert_eq!(fit_in_pool(threads, &x, &y, batch), base, "threads {threads}, batch {batch:?}");
+            assert_eq!(
+                fit_in_pool(threads, &x, &y, batch),
+                base,
+                "threads {threads}, batch {batch:?}"
+            );
         }
         assert_eq!(fit_in_pool(1, &x, &y, batch), base, "second run");
     }

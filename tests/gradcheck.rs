@@ -10,7 +10,9 @@ use proptest::prelude::*;
 fn loss_at(x: &[f64], y: &[u32], n: usize, d: usize, t: usize, w: &[f64], b: &[f64]) -> f64 {
     let mut total = Vec::with_capacity(n);
     for i in 0..n {
-        let z: Vec<f64> = (0..t).map(|k| ksum((0..d).map(|j| x[i * d + j] * w[j * t + k])) + b[k]).collect();
+        let z: Vec<f64> = (0..t)
+            .map(|k| ksum((0..d).map(|j| x[i * d + j] * w[j * t + k])) + b[k])
+            .collect();
         let m = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let s = ksum(z.iter().map(|v| (v - m).exp()));
         total.push(s.ln() + m - z[y[i] as usize]);
@@ -82,7 +84,18 @@ fn gradient_check_catches_a_wrong_gradient() {
     let wm = Matrix::from_vec(d, t, w.clone()).unwrap();
     let mut ws = Workspace::<f64>::new(n, d, t, false).unwrap();
     let (mut gw, mut gb) = (vec![0.0; d * t], vec![0.0; t]);
-    loss_and_grad(wm.view(), &b, xm.view(), &y, None, 1.0 / n as f64, &mut ws, &mut gw, &mut gb).unwrap();
+    loss_and_grad(
+        wm.view(),
+        &b,
+        xm.view(),
+        &y,
+        None,
+        1.0 / n as f64,
+        &mut ws,
+        &mut gw,
+        &mut gb,
+    )
+    .unwrap();
     let h = 1e-5;
     let mut a = w.clone();
     a[0] += h;

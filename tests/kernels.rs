@@ -6,7 +6,9 @@ use multilogit::{MatRef, Matrix};
 
 fn case<T: multilogit::Float>(rows: usize, t: usize, seed: u64, scale: f64, tol: f64) {
     let mut rng = Rng::new(seed);
-    let z: Vec<T> = (0..rows * t).map(|_| T::from_f64(rng.normal() * scale)).collect();
+    let z: Vec<T> = (0..rows * t)
+        .map(|_| T::from_f64(rng.normal() * scale))
+        .collect();
     let bias: Vec<T> = (0..t).map(|_| T::from_f64(rng.normal())).collect();
     let labels: Vec<u32> = (0..rows).map(|_| rng.below(t as u64) as u32).collect();
     let s = T::from_f64(1.0 / (rows.max(1) as f64));
@@ -14,10 +16,16 @@ fn case<T: multilogit::Float>(rows: usize, t: usize, seed: u64, scale: f64, tol:
     let (mut g1, mut g2) = (vec![T::ZERO; t], vec![T::ZERO; t]);
     let l1 = softmax::softmax_delta(&mut z1, t, &bias, &labels, s, &mut g1);
     let l2 = softmax::softmax_delta_scalar(&mut z2, t, &bias, &labels, s, &mut g2);
-    assert!((l1 - l2).abs() <= tol * l2.abs().max(1.0), "loss {l1} vs {l2} (rows {rows}, t {t})");
+    assert!(
+        (l1 - l2).abs() <= tol * l2.abs().max(1.0),
+        "loss {l1} vs {l2} (rows {rows}, t {t})"
+    );
     for (i, (a, b)) in z1.iter().zip(&z2).enumerate() {
         let (a, b) = (a.to_f64(), b.to_f64());
-        assert!((a - b).abs() <= tol * (b.abs() + s.to_f64()), "δ[{i}] {a} vs {b} (rows {rows}, t {t})");
+        assert!(
+            (a - b).abs() <= tol * (b.abs() + s.to_f64()),
+            "δ[{i}] {a} vs {b} (rows {rows}, t {t})"
+        );
     }
     for (a, b) in g1.iter().zip(&g2) {
         assert!((a.to_f64() - b.to_f64()).abs() <= tol * (1.0 + b.to_f64().abs()));
@@ -25,7 +33,10 @@ fn case<T: multilogit::Float>(rows: usize, t: usize, seed: u64, scale: f64, tol:
     // Every δ row sums to ~0 (probabilities sum to 1, minus the one-hot).
     for r in z1.chunks(t.max(1)) {
         let sum: f64 = r.iter().map(|v| v.to_f64()).sum();
-        assert!(sum.abs() <= 10.0 * tol * s.to_f64() * t as f64, "row sum {sum}");
+        assert!(
+            sum.abs() <= 10.0 * tol * s.to_f64() * t as f64,
+            "row sum {sum}"
+        );
     }
 }
 
@@ -71,7 +82,12 @@ fn softmax_rows_and_loss_rows_match_definitions() {
 #[test]
 fn gemm_wrappers_match_loops_with_strides() {
     let mut rng = Rng::new(3);
-    for &(m, d, t) in &[(1usize, 1usize, 1usize), (7, 5, 3), (33, 17, 10), (64, 100, 2)] {
+    for &(m, d, t) in &[
+        (1usize, 1usize, 1usize),
+        (7, 5, 3),
+        (33, 17, 10),
+        (64, 100, 2),
+    ] {
         let stride = d + 3;
         let xbuf: Vec<f64> = (0..m * stride).map(|_| rng.normal()).collect();
         let x = MatRef::new(&xbuf, m, d, stride).unwrap();

@@ -3,18 +3,53 @@ mod common;
 use common::*;
 use multilogit::{LogisticClassifierMultinomial, Matrix};
 
-fn engine_f64(x: &[f64], y: &[u32], n: usize, d: usize, lr: f64, epochs: usize, batch: Option<usize>, seed: u64) -> (Vec<f64>, Vec<f64>) {
+fn engine_f64(
+    x: &[f64],
+    y: &[u32],
+    n: usize,
+    d: usize,
+    lr: f64,
+    epochs: usize,
+    batch: Option<usize>,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
     let xm = Matrix::from_vec(n, d, x.to_vec()).unwrap();
-    let mut m = LogisticClassifierMultinomial::<f64>::new().learning_rate(lr).epochs(epochs).batch_size(batch).seed(seed);
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(lr)
+        .epochs(epochs)
+        .batch_size(batch)
+        .seed(seed);
     m.fit(&xm, y).unwrap();
-    (m.weights().unwrap().as_slice().to_vec(), m.bias().unwrap().to_vec())
+    (
+        m.weights().unwrap().as_slice().to_vec(),
+        m.bias().unwrap().to_vec(),
+    )
 }
 
-fn engine_f32(x: &[f64], y: &[u32], n: usize, d: usize, lr: f64, epochs: usize, batch: Option<usize>, seed: u64) -> (Vec<f64>, Vec<f64>) {
+fn engine_f32(
+    x: &[f64],
+    y: &[u32],
+    n: usize,
+    d: usize,
+    lr: f64,
+    epochs: usize,
+    batch: Option<usize>,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
     let xm = Matrix::from_vec(n, d, x.iter().map(|&v| v as f32).collect()).unwrap();
-    let mut m = LogisticClassifierMultinomial::<f32>::new().learning_rate(lr).epochs(epochs).batch_size(batch).seed(seed);
+    let mut m = LogisticClassifierMultinomial::<f32>::new()
+        .learning_rate(lr)
+        .epochs(epochs)
+        .batch_size(batch)
+        .seed(seed);
     m.fit(&xm, y).unwrap();
-    let w = m.weights().unwrap().as_slice().iter().map(|&v| v as f64).collect();
+    let w = m
+        .weights()
+        .unwrap()
+        .as_slice()
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
     let b = m.bias().unwrap().iter().map(|&v| v as f64).collect();
     (w, b)
 }
@@ -26,21 +61,38 @@ fn rel(a: &[f64], r: &[f64]) -> f64 {
 #[test]
 fn full_batch_gd_matches_scalar_oracle_f64_and_f32() {
     // Shapes that cross block, shard and SIMD-tail boundaries.
-    for &(n, d, t, seed) in &[(200usize, 7usize, 3usize, 1u64), (1500, 33, 10, 2), (97, 5, 13, 3), (40, 1, 2, 4)] {
+    for &(n, d, t, seed) in &[
+        (200usize, 7usize, 3usize, 1u64),
+        (1500, 33, 10, 2),
+        (97, 5, 13, 3),
+        (40, 1, 2, 4),
+    ] {
         let (x, y) = random_problem(n, d, t, seed);
         let (wr, br) = ref_train(&x, &y, n, d, t, 0.5, 30, None, 0);
         let (w, b) = engine_f64(&x, &y, n, d, 0.5, 30, None, 0);
-        assert!(rel(&w, &wr) <= 1e-10, "f64 W rel err {} at {n}×{d}×{t}", rel(&w, &wr));
+        assert!(
+            rel(&w, &wr) <= 1e-10,
+            "f64 W rel err {} at {n}×{d}×{t}",
+            rel(&w, &wr)
+        );
         assert!(rel(&b, &br) <= 1e-10, "f64 b rel err {}", rel(&b, &br));
         let (w, b) = engine_f32(&x, &y, n, d, 0.5, 30, None, 0);
-        assert!(rel(&w, &wr) <= 1e-5, "f32 W rel err {} at {n}×{d}×{t}", rel(&w, &wr));
+        assert!(
+            rel(&w, &wr) <= 1e-5,
+            "f32 W rel err {} at {n}×{d}×{t}",
+            rel(&w, &wr)
+        );
         assert!(rel(&b, &br) <= 1e-5, "f32 b rel err {}", rel(&b, &br));
     }
 }
 
 #[test]
 fn minibatch_sgd_matches_scalar_oracle_with_the_same_seed() {
-    for &(n, d, t, bs, seed) in &[(300usize, 6usize, 4usize, 32usize, 11u64), (1000, 20, 10, 100, 12), (50, 3, 3, 7, 13)] {
+    for &(n, d, t, bs, seed) in &[
+        (300usize, 6usize, 4usize, 32usize, 11u64),
+        (1000, 20, 10, 100, 12),
+        (50, 3, 3, 7, 13),
+    ] {
         let (x, y) = random_problem(n, d, t, seed);
         let (wr, br) = ref_train(&x, &y, n, d, t, 0.3, 5, Some(bs), 99);
         let (w, b) = engine_f64(&x, &y, n, d, 0.3, 5, Some(bs), 99);
@@ -60,7 +112,9 @@ fn loss_and_predict_proba_match_the_oracle() {
     let (n, d, t) = (123, 9, 5);
     let (x, y) = random_problem(n, d, t, 21);
     let xm = Matrix::from_vec(n, d, x.clone()).unwrap();
-    let mut m = LogisticClassifierMultinomial::<f64>::new().learning_rate(0.5).epochs(10);
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(0.5)
+        .epochs(10);
     let report = m.fit(&xm, &y).unwrap();
     let w = m.weights().unwrap().as_slice().to_vec();
     let b = m.bias().unwrap().to_vec();
@@ -73,7 +127,9 @@ fn loss_and_predict_proba_match_the_oracle() {
     for (i, r) in p.iter_rows().enumerate() {
         assert!((r.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         let xi = &x[i * d..(i + 1) * d];
-        let z: Vec<f64> = (0..t).map(|k| (0..d).map(|j| xi[j] * w[j * t + k]).sum::<f64>() + b[k]).collect();
+        let z: Vec<f64> = (0..t)
+            .map(|k| (0..d).map(|j| xi[j] * w[j * t + k]).sum::<f64>() + b[k])
+            .collect();
         let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let s: f64 = z.iter().map(|v| (v - mx).exp()).sum();
         for k in 0..t {
@@ -92,7 +148,12 @@ fn seed_steps_compose_to_one_gd_epoch() {
     let (n, d, t) = (64, 4, 3);
     let (x, y) = random_problem(n, d, t, 5);
     let xm = Matrix::from_vec(n, d, x.clone()).unwrap();
-    let mut stepwise = LogisticClassifierMultinomial::<f64>::from_params(Matrix::zeros(d, t).unwrap(), vec![0.0; t]).unwrap().learning_rate(0.5);
+    let mut stepwise = LogisticClassifierMultinomial::<f64>::from_params(
+        Matrix::zeros(d, t).unwrap(),
+        vec![0.0; t],
+    )
+    .unwrap()
+    .learning_rate(0.5);
     for _ in 0..3 {
         let (delta, _) = stepwise.compute_delta(&xm, &y).unwrap();
         let (gw, gb) = stepwise.compute_loss_grad(&xm, &delta).unwrap();
@@ -107,7 +168,9 @@ fn seed_steps_compose_to_one_gd_epoch() {
 fn absent_class_keeps_its_column() {
     let x = Matrix::from_vec(4, 1, vec![0.0f64, 1.0, 2.0, 3.0]).unwrap();
     let y = [0u32, 0, 2, 2];
-    let mut m = LogisticClassifierMultinomial::<f64>::new().n_classes(5).epochs(3);
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .n_classes(5)
+        .epochs(3);
     m.fit(&x, &y).unwrap();
     assert_eq!(m.weights().unwrap().shape(), (1, 5));
     let mut m = LogisticClassifierMultinomial::<f64>::new().epochs(3);

@@ -10,7 +10,10 @@ use crate::matrix::{MatMut, MatRef};
 pub fn xw<T: Float>(x: MatRef<'_, T>, w: MatRef<'_, T>, z: &mut MatMut<'_, T>) {
     let (m, d) = x.shape();
     let t = w.cols();
-    assert!(w.rows() == d && z.rows() == m && z.cols() == t, "xw: shape mismatch");
+    assert!(
+        w.rows() == d && z.rows() == m && z.cols() == t,
+        "xw: shape mismatch"
+    );
     if m == 0 || t == 0 {
         return;
     }
@@ -46,7 +49,10 @@ pub fn xw<T: Float>(x: MatRef<'_, T>, w: MatRef<'_, T>, z: &mut MatMut<'_, T>) {
 pub fn xt_delta<T: Float>(x: MatRef<'_, T>, delta: MatRef<'_, T>, beta: T, g: &mut MatMut<'_, T>) {
     let (m, d) = x.shape();
     let t = delta.cols();
-    assert!(delta.rows() == m && g.rows() == d && g.cols() == t, "xt_delta: shape mismatch");
+    assert!(
+        delta.rows() == m && g.rows() == d && g.cols() == t,
+        "xt_delta: shape mismatch"
+    );
     if d == 0 || t == 0 {
         return;
     }

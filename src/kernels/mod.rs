@@ -1,26 +1,175 @@
 //! Compute kernels: pure functions over slices and shapes, each with a scalar twin.
 //!
-//! [`block_loss_grad`] is the one entry point the training objective calls per row block;
-//! it is where a kernel implementation is chosen.
+//! [`block_loss_grad`] is the one entry point the training objective calls per row block.
+//! Two implementations sit behind it:
+//!
+//! * **gemm**: `matrixmultiply` for `X_b·W` and `X_bᵀ·δ` (strided, no transposed copy)
+//!   around the fused softmax/δ pass. Portable; the best choice at large class counts.
+//! * **fused x86 micro-kernels** ([`Kernel::Avx2`], [`Kernel::Avx512`]): for class
+//!   counts up to [`FUSED_MAX_CLASSES`], register-tiled products that read the cached block
+//!   of X directly (no packing), with W and the gradient held transposed.
+//!
+//! The CPU is inspected once ([`Kernel::detected`]); [`force_kernel`] overrides the
+//! choice (tests use it to run every kernel against the scalar oracle).
 
 pub mod gemm;
 pub mod softmax;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod x86;
 
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::matrix::{MatMut, MatRef};
+
+/// Class counts up to this use the fused micro-kernels (when the CPU has them); above it,
+/// `matrixmultiply`'s packed GEMM wins (measured: see README, "Performance").
+pub const FUSED_MAX_CLASSES: usize = 48;
+
+/// A kernel family for the training step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Kernel {
+    /// `matrixmultiply` GEMMs + `wide` softmax: runs everywhere.
+    Portable,
+    /// Fused micro-kernels for AVX2 + FMA (16 vector registers).
+    Avx2,
+    /// The same micro-kernels compiled for AVX-512F/VL (32 vector registers).
+    Avx512,
+}
+
+impl Kernel {
+    /// All kernel families, best first.
+    pub const ALL: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Portable];
+
+    /// A short name for reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Portable => "portable",
+            Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run it.
+    pub fn available(self) -> bool {
+        match self {
+            Kernel::Portable => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => {
+                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => {
+                Kernel::Avx2.available()
+                    && std::is_x86_feature_detected!("avx512f")
+                    && std::is_x86_feature_detected!("avx512vl")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The best kernel this CPU has, detected once and cached.
+    pub fn detected() -> Kernel {
+        static DETECTED: OnceLock<Kernel> = OnceLock::new();
+        *DETECTED.get_or_init(|| {
+            Kernel::ALL
+                .into_iter()
+                .find(|k| k.available())
+                .unwrap_or(Kernel::Portable)
+        })
+    }
+
+    /// The kernel in use: the forced one if any, else [`Kernel::detected`].
+    pub fn active() -> Kernel {
+        match FORCED.load(Ordering::Relaxed) {
+            1 => Kernel::Portable,
+            2 => Kernel::Avx2,
+            3 => Kernel::Avx512,
+            _ => Kernel::detected(),
+        }
+    }
+}
+
+static FORCED: AtomicU8 = AtomicU8::new(0);
+
+/// Forces a kernel family for the whole process (`None` returns to detection). Fails if
+/// the CPU lacks it. Meant for tests and benchmarks; results differ between kernels only
+/// by rounding.
+pub fn force_kernel(kernel: Option<Kernel>) -> Result<()> {
+    let code = match kernel {
+        None => 0,
+        Some(k) if !k.available() => {
+            return Err(Error::hyper(
+                "kernel",
+                k.name(),
+                "this CPU does not support it",
+            ));
+        }
+        Some(Kernel::Portable) => 1,
+        Some(Kernel::Avx2) => 2,
+        Some(Kernel::Avx512) => 3,
+    };
+    FORCED.store(code, Ordering::Relaxed);
+    Ok(())
+}
+
+/// How one training step is computed for a shape: a pure function of the shape, the
+/// element type and the active kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Plan {
+    /// The kernel family.
+    pub kernel: Kernel,
+    /// Whether the fused micro-kernels run (else the gemm path).
+    pub fused: bool,
+    /// Padded feature count of the transposed buffers (`Wᵀ`, `Gᵀ`) when fused.
+    pub dp: usize,
+}
+
+impl Plan {
+    /// The plan for `d` features and `t` classes of element type `T`.
+    pub fn new<T: Float>(d: usize, t: usize) -> Plan {
+        let kernel = Kernel::active();
+        let fused = kernel != Kernel::Portable && t <= FUSED_MAX_CLASSES && d > 0;
+        let dp = d.div_ceil(T::LANES) * T::LANES;
+        Plan { kernel, fused, dp }
+    }
+
+    /// A report name: `"avx512 fused f32"`, `"portable gemm f64"`, ...
+    pub fn describe<T: Float>(&self) -> String {
+        let path = if self.fused { "fused" } else { "gemm" };
+        let kernel = if self.fused {
+            self.kernel.name()
+        } else {
+            "matrixmultiply"
+        };
+        format!("{kernel} {path} {}", T::NAME)
+    }
+
+    /// Length of a gradient buffer for this plan: `d·t` (gemm) or `t·dp` (fused, `Gᵀ`).
+    pub fn grad_len(&self, d: usize, t: usize) -> usize {
+        if self.fused { t * self.dp } else { d * t }
+    }
+}
 
 /// One row block of the fused training step.
 ///
 /// `Z = X_b·W` into `z` (`rows × t`), then the fused softmax/δ pass
 /// ([`softmax::softmax_delta`], adding `bias`, accumulating the bias gradient into `gb`),
-/// then `gw += X_bᵀ·δ` (`gw` is `d × t`, row-major). Returns the block's loss sum.
+/// then the weight gradient: `gw += X_bᵀ·δ` as `d × t` (gemm plan) or `gw += δᵀ·X_b` as
+/// `Gᵀ`, `t × dp` (fused plan, with `wt` = Wᵀ zero-padded to `t × dp`). Returns the
+/// block's loss sum.
 ///
 /// # Panics
 /// When the buffers do not match the shapes (callers validate user input first).
 #[allow(clippy::too_many_arguments)]
 pub fn block_loss_grad<T: Float>(
+    plan: &Plan,
     x_b: MatRef<'_, T>,
     w: MatRef<'_, T>,
+    wt: &[T],
     bias: &[T],
     labels: &[u32],
     scale: T,
@@ -31,20 +180,42 @@ pub fn block_loss_grad<T: Float>(
     let (m, d) = x_b.shape();
     let t = w.cols();
     let z = &mut z[..m * t];
-    let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
-    gemm::xw(x_b, w, &mut zm);
-    let loss = softmax::softmax_delta(zm.as_mut_slice(), t, bias, labels, scale, gb);
-    let delta = zm.as_ref();
-    let mut g = MatMut::new(gw, d, t, t).expect("gradient buffer sized by the workspace");
-    gemm::xt_delta(x_b, delta, T::ONE, &mut g);
-    loss
+    if plan.fused {
+        assert!(
+            plan.kernel.available()
+                && plan.dp >= d
+                && plan.dp.is_multiple_of(T::LANES)
+                && wt.len() >= t * plan.dp
+                && gw.len() >= t * plan.dp,
+            "fused kernel buffers do not match the shape"
+        );
+        if m == 0 {
+            return 0.0;
+        }
+        // The last row must hold `d` elements; MatRef guarantees rows·stride fit its buffer.
+        assert!(x_b.as_slice().len() >= (m - 1) * x_b.stride() + d);
+        let (xp, xs) = (x_b.as_slice().as_ptr(), x_b.stride());
+        // SAFETY: the kernel is available on this CPU (asserted); X holds m rows of d
+        // elements at stride xs (asserted above); wt and gw hold t·dp elements with
+        // dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t elements.
+        unsafe { T::simd_forward(plan.kernel, xp, xs, m, d, wt, plan.dp, t, z) };
+        let loss = softmax::softmax_delta(z, t, bias, labels, scale, gb);
+        // SAFETY: as above, with delta = z (m·t elements).
+        unsafe { T::simd_backward(plan.kernel, xp, xs, m, d, z, t, gw, plan.dp) };
+        loss
+    } else {
+        let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
+        gemm::xw(x_b, w, &mut zm);
+        let loss = softmax::softmax_delta(zm.as_mut_slice(), t, bias, labels, scale, gb);
+        let delta = zm.as_ref();
+        let mut g =
+            MatMut::new(&mut gw[..d * t], d, t, t).expect("gradient buffer sized by the workspace");
+        gemm::xt_delta(x_b, delta, T::ONE, &mut g);
+        loss
+    }
 }
 
-/// The name of the kernel that [`block_loss_grad`] runs for `T` on this CPU.
-pub fn kernel_name<T: Float>() -> &'static str {
-    if T::NAME == "f32" {
-        "matrixmultiply+wide f32x8"
-    } else {
-        "matrixmultiply+wide f64x4"
-    }
+/// The name of the plan [`block_loss_grad`] runs for `T` at `d × t` on this CPU.
+pub fn kernel_name<T: Float>(d: usize, t: usize) -> String {
+    Plan::new::<T>(d, t).describe::<T>()
 }

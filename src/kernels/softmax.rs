@@ -137,7 +137,11 @@ macro_rules! simd_softmax_delta {
                     row[c..c + L].copy_from_slice(&v.to_array());
                     vmax = vmax.max(v);
                 }
-                let mut m = vmax.to_array().iter().copied().fold(<$t>::NEG_INFINITY, <$t>::max);
+                let mut m = vmax
+                    .to_array()
+                    .iter()
+                    .copied()
+                    .fold(<$t>::NEG_INFINITY, <$t>::max);
                 for c in body..t {
                     row[c] += bias[c];
                     m = m.max(row[c]);

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Result, checked_size};
 use crate::float::Float;
-use crate::kernels;
+use crate::kernels::{self, Plan};
 use crate::matrix::MatRef;
 
 /// Upper bound on the number of shards (partial gradients reduced in a fixed order).
@@ -41,7 +41,11 @@ impl Partition {
         let elem = std::mem::size_of::<T>();
         let block_rows = (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16;
         let n_blocks = rows.div_ceil(block_rows);
-        let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
+        let per_shard = d
+            .saturating_mul(t)
+            .saturating_add(t)
+            .saturating_mul(elem)
+            .max(1);
         let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
         let n_shards = n_blocks.min(MAX_SHARDS).min(by_memory).max(1);
         Partition {
@@ -77,6 +81,7 @@ pub struct Workspace<T> {
     t: usize,
     max_rows: usize,
     gather: bool,
+    wt: Vec<T>,
     shards: Vec<Shard<T>>,
 }
 
@@ -91,7 +96,9 @@ impl<T: Float> Workspace<T> {
         } else {
             0
         };
-        let glen = checked_size(d, t, "gradient")?;
+        // Room for either layout: d×t (gemm plan) or t×dp (fused plan, dp ≥ d padded).
+        let dp = d.div_ceil(T::LANES) * T::LANES;
+        let glen = checked_size(dp, t, "gradient")?;
         let shard = Shard {
             z: vec![T::ZERO; zlen],
             xg: vec![T::ZERO; xlen],
@@ -105,6 +112,7 @@ impl<T: Float> Workspace<T> {
             t,
             max_rows,
             gather,
+            wt: vec![T::ZERO; glen],
             shards: vec![shard; p.n_shards],
         })
     }
@@ -139,40 +147,78 @@ pub fn loss_and_grad<T: Float>(
     let t = w.cols();
     let ctx = "loss_and_grad";
     if w.rows() != d {
-        return Err(Error::shape(ctx, format!("W with {d} rows (features of X)"), format!("W {}×{}", w.rows(), t)));
+        return Err(Error::shape(
+            ctx,
+            format!("W with {d} rows (features of X)"),
+            format!("W {}×{}", w.rows(), t),
+        ));
     }
     if b.len() != t || grad_b.len() != t {
-        return Err(Error::shape(ctx, format!("b and grad_b of length {t}"), format!("{} and {}", b.len(), grad_b.len())));
+        return Err(Error::shape(
+            ctx,
+            format!("b and grad_b of length {t}"),
+            format!("{} and {}", b.len(), grad_b.len()),
+        ));
     }
     if grad_w.len() != d * t {
-        return Err(Error::shape(ctx, format!("grad_w of {d}×{t}"), format!("{} elements", grad_w.len())));
+        return Err(Error::shape(
+            ctx,
+            format!("grad_w of {d}×{t}"),
+            format!("{} elements", grad_w.len()),
+        ));
     }
     if labels.len() != n {
-        return Err(Error::shape(ctx, format!("{n} labels (rows of X)"), format!("{} labels", labels.len())));
+        return Err(Error::shape(
+            ctx,
+            format!("{n} labels (rows of X)"),
+            format!("{} labels", labels.len()),
+        ));
     }
     if (ws.d, ws.t) != (d, t) {
-        return Err(Error::shape("workspace", format!("d={d}, t={t}"), format!("d={}, t={}", ws.d, ws.t)));
+        return Err(Error::shape(
+            "workspace",
+            format!("d={d}, t={t}"),
+            format!("d={}, t={}", ws.d, ws.t),
+        ));
     }
     if let Some((row, &l)) = labels.iter().enumerate().find(|&(_, &l)| l as usize >= t) {
-        return Err(Error::LabelOutOfRange { row, label: l as u64, n_classes: t });
+        return Err(Error::LabelOutOfRange {
+            row,
+            label: l as u64,
+            n_classes: t,
+        });
     }
     let m = match rows {
         Some(r) => {
             if !ws.gather {
-                return Err(Error::shape("workspace", "a workspace made with gather = true", "gather = false"));
+                return Err(Error::shape(
+                    "workspace",
+                    "a workspace made with gather = true",
+                    "gather = false",
+                ));
             }
             if let Some((i, &ri)) = r.iter().enumerate().find(|&(_, &ri)| ri as usize >= n) {
-                return Err(Error::shape(ctx, format!("row indices below {n}"), format!("rows[{i}] = {ri}")));
+                return Err(Error::shape(
+                    ctx,
+                    format!("row indices below {n}"),
+                    format!("rows[{i}] = {ri}"),
+                ));
             }
             r.len()
         }
         None => n,
     };
     if m > ws.max_rows {
-        return Err(Error::shape("workspace", format!("at most {} rows", ws.max_rows), format!("{m} rows")));
+        return Err(Error::shape(
+            "workspace",
+            format!("at most {} rows", ws.max_rows),
+            format!("{m} rows"),
+        ));
     }
     // SAFETY-free fast path below: all shapes are now consistent.
-    Ok(loss_and_grad_unchecked(w, b, x, labels, rows, scale, ws, grad_w, grad_b))
+    Ok(loss_and_grad_unchecked(
+        w, b, x, labels, rows, scale, ws, grad_w, grad_b,
+    ))
 }
 
 /// [`loss_and_grad`] without the argument checks: the fit loop validates once per fit.
@@ -192,12 +238,26 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     let t = w.cols();
     let m = rows.map_or(x.rows(), <[u32]>::len);
     let p = Partition::new::<T>(m, d, t);
+    let plan = Plan::new::<T>(d, t);
+    let glen = plan.grad_len(d, t);
+    if plan.fused {
+        // Wᵀ, rows zero-padded to dp: the forward kernel reads whole vectors.
+        let dp = plan.dp;
+        for k in 0..t {
+            let row = &mut ws.wt[k * dp..(k + 1) * dp];
+            for (j, v) in row[..d].iter_mut().enumerate() {
+                *v = w.get(j, k);
+            }
+            row[d..].iter_mut().for_each(|v| *v = T::ZERO);
+        }
+    }
+    let wt = &ws.wt[..];
     // The workspace holds shards for its largest call; a smaller call uses the first ones.
     let used = p.n_shards.min(ws.shards.len());
     let shards = &mut ws.shards[..used];
     debug_assert_eq!(shards.len(), p.n_shards);
     shards.par_iter_mut().enumerate().for_each(|(s, sh)| {
-        sh.gw.iter_mut().for_each(|v| *v = T::ZERO);
+        sh.gw[..glen].iter_mut().for_each(|v| *v = T::ZERO);
         sh.gb.iter_mut().for_each(|v| *v = T::ZERO);
         let mut loss = 0.0;
         for blk in p.shard_blocks(s) {
@@ -205,8 +265,10 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
             let hi = (lo + p.block_rows).min(m);
             loss += match rows {
                 None => kernels::block_loss_grad(
+                    &plan,
                     x.slice_rows(lo, hi),
                     w,
+                    wt,
                     b,
                     &labels[lo..hi],
                     scale,
@@ -221,8 +283,20 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
                         sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                         sh.yg[j] = labels[ri as usize];
                     }
-                    let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the workspace");
-                    kernels::block_loss_grad(xb, w, b, &sh.yg[..k], scale, &mut sh.z, &mut sh.gw, &mut sh.gb)
+                    let xb = MatRef::new(&sh.xg[..k * d], k, d, d)
+                        .expect("gather buffer sized by the workspace");
+                    kernels::block_loss_grad(
+                        &plan,
+                        xb,
+                        w,
+                        wt,
+                        b,
+                        &sh.yg[..k],
+                        scale,
+                        &mut sh.z,
+                        &mut sh.gw,
+                        &mut sh.gb,
+                    )
                 }
             };
         }
@@ -230,17 +304,27 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     });
     // Fixed-order reduction: element-wise over shards 0, 1, 2, ... whatever ran where.
     let shards = &*shards;
-    const CHUNK: usize = 4096;
-    grad_w.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
-        let off = c * CHUNK;
-        let len = out.len();
-        out.copy_from_slice(&shards[0].gw[off..off + len]);
-        for sh in &shards[1..] {
-            for (o, &v) in out.iter_mut().zip(&sh.gw[off..off + len]) {
-                *o += v;
-            }
-        }
-    });
+    if plan.fused {
+        // Shards hold Gᵀ (t × dp): reduce and transpose, row j of G from column j of Gᵀ.
+        let dp = plan.dp;
+        grad_w
+            .par_chunks_mut(t * 64)
+            .enumerate()
+            .for_each(|(c, out)| {
+                for (jj, orow) in out.chunks_exact_mut(t).enumerate() {
+                    let j = c * 64 + jj;
+                    for (k, o) in orow.iter_mut().enumerate() {
+                        let mut acc = shards[0].gw[k * dp + j];
+                        for sh in &shards[1..] {
+                            acc += sh.gw[k * dp + j];
+                        }
+                        *o = acc;
+                    }
+                }
+            });
+    } else {
+        reduce_plain(shards, grad_w);
+    }
     grad_b.copy_from_slice(&shards[0].gb);
     for sh in &shards[1..] {
         for (o, &v) in grad_b.iter_mut().zip(&sh.gb) {
@@ -248,4 +332,22 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
         }
     }
     shards.iter().map(|s| s.loss).sum()
+}
+
+/// Element-wise sum of the shards' d×t gradients, in shard order.
+fn reduce_plain<T: Float>(shards: &[Shard<T>], grad_w: &mut [T]) {
+    const CHUNK: usize = 4096;
+    grad_w
+        .par_chunks_mut(CHUNK)
+        .enumerate()
+        .for_each(|(c, out)| {
+            let off = c * CHUNK;
+            let len = out.len();
+            out.copy_from_slice(&shards[0].gw[off..off + len]);
+            for sh in &shards[1..] {
+                for (o, &v) in out.iter_mut().zip(&sh.gw[off..off + len]) {
+                    *o += v;
+                }
+            }
+        });
 }

@@ -7,7 +7,15 @@ use multilogit::rng::Rng;
 pub fn random_problem(n: usize, d: usize, t: usize, seed: u64) -> (Vec<f64>, Vec<u32>) {
     let mut rng = Rng::new(seed);
     let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
-    let y: Vec<u32> = (0..n).map(|i| if i < t { i as u32 } else { rng.below(t as u64) as u32 }).collect();
+    let y: Vec<u32> = (0..n)
+        .map(|i| {
+            if i < t {
+                i as u32
+            } else {
+                rng.below(t as u64) as u32
+            }
+        })
+        .collect();
     (x, y)
 }
 
@@ -24,14 +32,24 @@ pub fn ksum(v: impl IntoIterator<Item = f64>) -> f64 {
 }
 
 /// Scalar oracle: loss (mean) and gradients (mean) of softmax regression at (w, b) over `rows`.
-pub fn ref_loss_grad(x: &[f64], y: &[u32], d: usize, t: usize, w: &[f64], b: &[f64], rows: &[usize]) -> (f64, Vec<f64>, Vec<f64>) {
+pub fn ref_loss_grad(
+    x: &[f64],
+    y: &[u32],
+    d: usize,
+    t: usize,
+    w: &[f64],
+    b: &[f64],
+    rows: &[usize],
+) -> (f64, Vec<f64>, Vec<f64>) {
     let m = rows.len() as f64;
     let mut gw = vec![0.0; d * t];
     let mut gb = vec![0.0; t];
     let mut losses = Vec::new();
     for &i in rows {
         let xi = &x[i * d..(i + 1) * d];
-        let z: Vec<f64> = (0..t).map(|k| ksum((0..d).map(|j| xi[j] * w[j * t + k])) + b[k]).collect();
+        let z: Vec<f64> = (0..t)
+            .map(|k| ksum((0..d).map(|j| xi[j] * w[j * t + k])) + b[k])
+            .collect();
         let mx = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let s = ksum(z.iter().map(|&v| (v - mx).exp()));
         losses.push(s.ln() + mx - z[y[i] as usize]);
@@ -49,7 +67,17 @@ pub fn ref_loss_grad(x: &[f64], y: &[u32], d: usize, t: usize, w: &[f64], b: &[f
 
 /// Scalar oracle training: full batch (`batch = None`) or mini-batches shuffled with the
 /// crate's public `Rng` (the same stream the engine documents).
-pub fn ref_train(x: &[f64], y: &[u32], n: usize, d: usize, t: usize, lr: f64, epochs: usize, batch: Option<usize>, seed: u64) -> (Vec<f64>, Vec<f64>) {
+pub fn ref_train(
+    x: &[f64],
+    y: &[u32],
+    n: usize,
+    d: usize,
+    t: usize,
+    lr: f64,
+    epochs: usize,
+    batch: Option<usize>,
+    seed: u64,
+) -> (Vec<f64>, Vec<f64>) {
     let mut w = vec![0.0; d * t];
     let mut b = vec![0.0; t];
     let mut rng = Rng::new(seed);
@@ -60,7 +88,11 @@ pub fn ref_train(x: &[f64], y: &[u32], n: usize, d: usize, t: usize, lr: f64, ep
             rng.shuffle(&mut perm);
         }
         for chunk in perm.chunks(bs) {
-            let rows: Vec<usize> = if bs < n { chunk.iter().map(|&r| r as usize).collect() } else { (0..n).collect() };
+            let rows: Vec<usize> = if bs < n {
+                chunk.iter().map(|&r| r as usize).collect()
+            } else {
+                (0..n).collect()
+            };
             let (_, gw, gb) = ref_loss_grad(x, y, d, t, &w, &b, &rows);
             for (p, g) in w.iter_mut().zip(&gw) {
                 *p -= lr * g;
