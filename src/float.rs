@@ -64,14 +64,8 @@ pub trait Float:
     /// The SIMD fused softmax/δ kernel for this type (see
     /// [`crate::kernels::softmax::softmax_delta`]).
     #[doc(hidden)]
-    fn softmax_delta_simd(
-        z: &mut [Self],
-        t: usize,
-        bias: &[Self],
-        labels: &[u32],
-        scale: Self,
-        gb: &mut [Self],
-    ) -> f64;
+    fn softmax_delta_simd(z: &mut [Self], t: usize, bias: &[Self], labels: &[u32], scale: Self, gb: &mut [Self])
+    -> f64;
 
     /// Fused-kernel forward `Z = X_b·W` from `Wᵀ` (see `kernels::x86`).
     ///
@@ -110,6 +104,25 @@ pub trait Float:
         dp: usize,
     );
 
+    /// Fused softmax/δ over a transposed block (see
+    /// [`crate::kernels::softmax::softmax_delta_cols`]), vectorised where the type has a kernel.
+    ///
+    /// # Safety
+    /// `kernel` is available on this CPU, `zt.len() ≥ t·rows`, every label is `< t`,
+    /// `t ≤ 64`, and `bias`/`gb` hold `t` values.
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn simd_softmax_cols(
+        kernel: crate::kernels::Kernel,
+        zt: &mut [Self],
+        rows: usize,
+        t: usize,
+        bias: &[Self],
+        labels: &[u32],
+        scale: Self,
+        gb: &mut [Self],
+    ) -> f64;
+
     /// SIMD lanes per 256-bit vector (8 for f32, 4 for f64).
     #[doc(hidden)]
     const LANES: usize;
@@ -139,12 +152,16 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $gemm:path, $softmax:path, $lanes:expr, $avx2:ident, $avx512:ident) => {
+    ($t:ty, $name:literal, $gemm:path, $softmax:path, $lanes:expr, $avx2:ident, $avx512:ident, $cols:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = $name;
             const LANES: usize = $lanes;
+            unsafe fn simd_softmax_cols(kernel: crate::kernels::Kernel, zt: &mut [Self], rows: usize, t: usize, bias: &[Self], labels: &[u32], scale: Self, gb: &mut [Self]) -> f64 {
+                // SAFETY: forwarded contract.
+                unsafe { $cols(kernel, zt, rows, t, bias, labels, scale, gb) }
+            }
             #[allow(unused_variables)]
             unsafe fn simd_forward(
                 kernel: crate::kernels::Kernel,
@@ -269,7 +286,8 @@ impl_float!(
     crate::kernels::softmax::softmax_delta_f32,
     8,
     avx2_f32,
-    avx512_f32
+    avx512_f32,
+    crate::kernels::cols_f32
 );
 impl_float!(
     f64,
@@ -278,5 +296,6 @@ impl_float!(
     crate::kernels::softmax::softmax_delta_f64,
     4,
     avx2_f64,
-    avx512_f64
+    avx512_f64,
+    crate::kernels::cols_f64
 );

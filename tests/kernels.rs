@@ -6,9 +6,7 @@ use multilogit::{MatRef, Matrix};
 
 fn case<T: multilogit::Float>(rows: usize, t: usize, seed: u64, scale: f64, tol: f64) {
     let mut rng = Rng::new(seed);
-    let z: Vec<T> = (0..rows * t)
-        .map(|_| T::from_f64(rng.normal() * scale))
-        .collect();
+    let z: Vec<T> = (0..rows * t).map(|_| T::from_f64(rng.normal() * scale)).collect();
     let bias: Vec<T> = (0..t).map(|_| T::from_f64(rng.normal())).collect();
     let labels: Vec<u32> = (0..rows).map(|_| rng.below(t as u64) as u32).collect();
     let s = T::from_f64(1.0 / (rows.max(1) as f64));
@@ -33,10 +31,7 @@ fn case<T: multilogit::Float>(rows: usize, t: usize, seed: u64, scale: f64, tol:
     // Every δ row sums to ~0 (probabilities sum to 1, minus the one-hot).
     for r in z1.chunks(t.max(1)) {
         let sum: f64 = r.iter().map(|v| v.to_f64()).sum();
-        assert!(
-            sum.abs() <= 10.0 * tol * s.to_f64() * t as f64,
-            "row sum {sum}"
-        );
+        assert!(sum.abs() <= 10.0 * tol * s.to_f64() * t as f64, "row sum {sum}");
     }
 }
 
@@ -82,12 +77,7 @@ fn softmax_rows_and_loss_rows_match_definitions() {
 #[test]
 fn gemm_wrappers_match_loops_with_strides() {
     let mut rng = Rng::new(3);
-    for &(m, d, t) in &[
-        (1usize, 1usize, 1usize),
-        (7, 5, 3),
-        (33, 17, 10),
-        (64, 100, 2),
-    ] {
+    for &(m, d, t) in &[(1usize, 1usize, 1usize), (7, 5, 3), (33, 17, 10), (64, 100, 2)] {
         let stride = d + 3;
         let xbuf: Vec<f64> = (0..m * stride).map(|_| rng.normal()).collect();
         let x = MatRef::new(&xbuf, m, d, stride).unwrap();
@@ -107,6 +97,36 @@ fn gemm_wrappers_match_loops_with_strides() {
                 let r: f64 = 1.0 + (0..m).map(|i| x.get(i, j) * z.get(i, k)).sum::<f64>();
                 assert!((g.get(j, k) - r).abs() < 1e-11);
             }
+        }
+    }
+}
+
+#[test]
+fn transposed_softmax_twin_matches_the_row_kernel() {
+    for t in 1..=64usize {
+        for rows in [0usize, 1, 7, 8, 9, 70] {
+            let mut rng = Rng::new((t * 100 + rows) as u64);
+            let z: Vec<f64> = (0..rows * t).map(|_| rng.normal() * 5.0).collect();
+            let bias: Vec<f64> = (0..t).map(|_| rng.normal()).collect();
+            let labels: Vec<u32> = (0..rows).map(|_| rng.below(t as u64) as u32).collect();
+            let mut zr = z.clone();
+            // Zᵀ: element (i, k) at k·rows + i.
+            let mut zt = vec![0.0; rows * t];
+            for i in 0..rows {
+                for k in 0..t {
+                    zt[k * rows + i] = z[i * t + k];
+                }
+            }
+            let (mut g1, mut g2) = (vec![0.0; t], vec![0.0; t]);
+            let l1 = softmax::softmax_delta_scalar(&mut zr, t, &bias, &labels, 0.25, &mut g1);
+            let l2 = softmax::softmax_delta_cols(&mut zt, rows, t, &bias, &labels, 0.25, &mut g2);
+            assert!((l1 - l2).abs() <= 1e-12 * l1.abs().max(1.0));
+            for i in 0..rows {
+                for k in 0..t {
+                    assert!((zr[i * t + k] - zt[k * rows + i]).abs() <= 1e-15, "t {t} rows {rows}");
+                }
+            }
+            assert!(g1.iter().zip(&g2).all(|(a, b)| (a - b).abs() <= 1e-14));
         }
     }
 }

@@ -10,10 +10,7 @@ use crate::matrix::{MatMut, MatRef};
 pub fn xw<T: Float>(x: MatRef<'_, T>, w: MatRef<'_, T>, z: &mut MatMut<'_, T>) {
     let (m, d) = x.shape();
     let t = w.cols();
-    assert!(
-        w.rows() == d && z.rows() == m && z.cols() == t,
-        "xw: shape mismatch"
-    );
+    assert!(w.rows() == d && z.rows() == m && z.cols() == t, "xw: shape mismatch");
     if m == 0 || t == 0 {
         return;
     }

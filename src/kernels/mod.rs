@@ -57,9 +57,7 @@ impl Kernel {
         match self {
             Kernel::Portable => true,
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => {
-                std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma")
-            }
+            Kernel::Avx2 => std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma"),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => {
                 Kernel::Avx2.available()
@@ -102,11 +100,7 @@ pub fn force_kernel(kernel: Option<Kernel>) -> Result<()> {
     let code = match kernel {
         None => 0,
         Some(k) if !k.available() => {
-            return Err(Error::hyper(
-                "kernel",
-                k.name(),
-                "this CPU does not support it",
-            ));
+            return Err(Error::hyper("kernel", k.name(), "this CPU does not support it"));
         }
         Some(Kernel::Portable) => 1,
         Some(Kernel::Avx2) => 2,
@@ -195,24 +189,70 @@ pub fn block_loss_grad<T: Float>(
         // The last row must hold `d` elements; MatRef guarantees rows·stride fit its buffer.
         assert!(x_b.as_slice().len() >= (m - 1) * x_b.stride() + d);
         let (xp, xs) = (x_b.as_slice().as_ptr(), x_b.stride());
+        assert!(t <= 64 && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
         // SAFETY: the kernel is available on this CPU (asserted); X holds m rows of d
         // elements at stride xs (asserted above); wt and gw hold t·dp elements with
-        // dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t elements.
-        unsafe { T::simd_forward(plan.kernel, xp, xs, m, d, wt, plan.dp, t, z) };
-        let loss = softmax::softmax_delta(z, t, bias, labels, scale, gb);
-        // SAFETY: as above, with delta = z (m·t elements).
-        unsafe { T::simd_backward(plan.kernel, xp, xs, m, d, z, t, gw, plan.dp) };
-        loss
+        // dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t elements, used
+        // as Zᵀ (t × m); labels are < t ≤ 64 (asserted).
+        unsafe {
+            T::simd_forward(plan.kernel, xp, xs, m, d, wt, plan.dp, t, z);
+            let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
+            T::simd_backward(plan.kernel, xp, xs, m, d, z, t, gw, plan.dp);
+            loss
+        }
     } else {
         let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
         gemm::xw(x_b, w, &mut zm);
         let loss = softmax::softmax_delta(zm.as_mut_slice(), t, bias, labels, scale, gb);
         let delta = zm.as_ref();
-        let mut g =
-            MatMut::new(&mut gw[..d * t], d, t, t).expect("gradient buffer sized by the workspace");
+        let mut g = MatMut::new(&mut gw[..d * t], d, t, t).expect("gradient buffer sized by the workspace");
         gemm::xt_delta(x_b, delta, T::ONE, &mut g);
         loss
     }
+}
+
+/// f32 fused softmax over Zᵀ: the vectorised x86 pass when a SIMD kernel runs.
+///
+/// # Safety
+/// As [`Float::simd_softmax_cols`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn cols_f32(
+    kernel: Kernel,
+    zt: &mut [f32],
+    rows: usize,
+    t: usize,
+    bias: &[f32],
+    labels: &[u32],
+    scale: f32,
+    gb: &mut [f32],
+) -> f64 {
+    match kernel {
+        // SAFETY: forwarded contract; the kernel's features were detected.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx2 => unsafe { x86::softmax_cols_f32_avx2(zt, rows, t, bias, labels, scale, gb) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Kernel::Avx512 => unsafe { x86::softmax_cols_f32_avx512(zt, rows, t, bias, labels, scale, gb) },
+        _ => softmax::softmax_delta_cols(zt, rows, t, bias, labels, scale, gb),
+    }
+}
+
+/// f64 fused softmax over Zᵀ (scalar: f64 exp in SIMD is not worth its accuracy cost here).
+///
+/// # Safety
+/// None beyond the safe function's panics; `unsafe` only to share the signature.
+#[allow(clippy::too_many_arguments)]
+pub(crate) unsafe fn cols_f64(
+    _kernel: Kernel,
+    zt: &mut [f64],
+    rows: usize,
+    t: usize,
+    bias: &[f64],
+    labels: &[u32],
+    scale: f64,
+    gb: &mut [f64],
+) -> f64 {
+    softmax::softmax_delta_cols(zt, rows, t, bias, labels, scale, gb)
 }
 
 /// The name of the plan [`block_loss_grad`] runs for `T` at `d × t` on this CPU.

@@ -15,14 +15,7 @@ use wide::{f32x8, f64x4};
 ///
 /// # Panics
 /// When `z.len() != labels.len()·t`, `bias.len() != t`, `gb.len() != t`, or a label ≥ t.
-pub fn softmax_delta<T: Float>(
-    z: &mut [T],
-    t: usize,
-    bias: &[T],
-    labels: &[u32],
-    scale: T,
-    gb: &mut [T],
-) -> f64 {
+pub fn softmax_delta<T: Float>(z: &mut [T], t: usize, bias: &[T], labels: &[u32], scale: T, gb: &mut [T]) -> f64 {
     T::softmax_delta_simd(z, t, bias, labels, scale, gb)
 }
 
@@ -55,6 +48,66 @@ pub fn softmax_delta_scalar<T: Float>(
         loss += (s.ln() + m - zy).to_f64();
         let inv = T::ONE / s;
         for (k, v) in row.iter_mut().enumerate() {
+            let p = *v * inv;
+            *v = (if k == y { p - T::ONE } else { p }) * scale;
+            gb[k] += *v;
+        }
+    }
+    loss
+}
+
+/// The fused pass over a **transposed** block: `zt` is Zᵀ (`t × rows`, row stride `rows`),
+/// so element `(i, k)` lives at `zt[k·rows + i]`. Same contract as [`softmax_delta`]
+/// otherwise; `zt` becomes δᵀ. The scalar twin of the x86 kernels' vectorised pass.
+///
+/// # Panics
+/// When `zt.len() < t·rows`, `labels.len() != rows`, a label ≥ t, or bias/gb lengths ≠ t.
+pub fn softmax_delta_cols<T: Float>(
+    zt: &mut [T],
+    rows: usize,
+    t: usize,
+    bias: &[T],
+    labels: &[u32],
+    scale: T,
+    gb: &mut [T],
+) -> f64 {
+    softmax_delta_cols_range(zt, rows, 0, t, bias, labels, scale, gb)
+}
+
+/// [`softmax_delta_cols`] for rows `start..rows` only.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn softmax_delta_cols_range<T: Float>(
+    zt: &mut [T],
+    rows: usize,
+    start: usize,
+    t: usize,
+    bias: &[T],
+    labels: &[u32],
+    scale: T,
+    gb: &mut [T],
+) -> f64 {
+    assert!(zt.len() >= t * rows && labels.len() == rows && bias.len() == t && gb.len() == t);
+    let mut loss = 0.0f64;
+    for i in start..rows {
+        let y = labels[i] as usize;
+        assert!(y < t, "label {y} out of range for {t} classes");
+        let mut m = T::from_f64(f64::NEG_INFINITY);
+        for k in 0..t {
+            let v = &mut zt[k * rows + i];
+            *v += bias[k];
+            m = m.max(*v);
+        }
+        let zy = zt[y * rows + i];
+        let mut s = T::ZERO;
+        for k in 0..t {
+            let v = &mut zt[k * rows + i];
+            *v = (*v - m).exp();
+            s += *v;
+        }
+        loss += (s.ln() + m - zy).to_f64();
+        let inv = T::ONE / s;
+        for k in 0..t {
+            let v = &mut zt[k * rows + i];
             let p = *v * inv;
             *v = (if k == y { p - T::ONE } else { p }) * scale;
             gb[k] += *v;
@@ -110,14 +163,7 @@ fn check(zlen: usize, t: usize, blen: usize, rows: usize) {
 
 macro_rules! simd_softmax_delta {
     ($name:ident, $t:ty, $v:ty, $lanes:expr) => {
-        pub(crate) fn $name(
-            z: &mut [$t],
-            t: usize,
-            bias: &[$t],
-            labels: &[u32],
-            scale: $t,
-            gb: &mut [$t],
-        ) -> f64 {
+        pub(crate) fn $name(z: &mut [$t], t: usize, bias: &[$t], labels: &[u32], scale: $t, gb: &mut [$t]) -> f64 {
             const L: usize = $lanes;
             if t < L {
                 return softmax_delta_scalar(z, t, bias, labels, scale, gb);

@@ -67,11 +67,11 @@ macro_rules! isa_kernels {
                 wt: *const $ty,
                 dp: usize,
                 z: *mut $ty,
-                t: usize,
+                zs: usize,
             ) {
                 // SAFETY (whole body): the caller guarantees R rows of `d` readable elements
-                // at stride `xs` from `x`, C rows of `dp` elements from `wt`, and R rows of
-                // at least C writable elements at stride `t` from `z`. Loads past `d` in X
+                // at stride `xs` from `x`, C rows of `dp` elements from `wt`, and C rows of
+                // at least R writable elements at stride `zs` from `z` (Zᵀ). Loads past `d` in X
                 // use masked loads, which touch no memory in masked lanes.
                 unsafe {
                     let mut acc = [[$setzero(); C]; R];
@@ -81,6 +81,10 @@ macro_rules! isa_kernels {
                         let mut xv = [$setzero(); R];
                         for r in 0..R {
                             xv[r] = $load(x.add(r * xs + j));
+                            // Stream the next tile's rows into L1 while this one computes. A
+                            // prefetch never faults; wrapping_add keeps the address computation
+                            // defined past the end of X.
+                            _mm_prefetch::<_MM_HINT_T0>(x.wrapping_add((R + r) * xs + j) as *const i8);
                         }
                         for k in 0..C {
                             let w = $load(wt.add(k * dp + j));
@@ -112,7 +116,7 @@ macro_rules! isa_kernels {
                             let mut out = [0.0 as $ty; L];
                             $store(out.as_mut_ptr(), $reduce(group));
                             for q in 0..n {
-                                *z.add(r * t + k + q) = out[q];
+                                *z.add((k + q) * zs + r) = out[q];
                             }
                             k += L;
                         }
@@ -128,14 +132,15 @@ macro_rules! isa_kernels {
                 xs: usize,
                 rows: usize,
                 delta: *const $ty,
-                t: usize,
+                ds: usize,
                 gt: *mut $ty,
                 dp: usize,
                 rem: usize,
             ) {
                 // SAFETY (whole body): `x` points at column j0 of the block's first row, with
                 // Q·L readable columns per row (the last vector only `rem` lanes when
-                // rem < L, loaded with a mask); `delta` at class k0 of row 0 (stride t);
+                // rem < L, loaded with a mask); `delta` at class k0 of row 0 of δᵀ (C rows of
+                // `rows` elements at stride `ds`);
                 // `gt` at (k0, j0) of a t × dp buffer with C rows of Q·L writable elements.
                 unsafe {
                     let mut acc = [[$setzero(); Q]; C];
@@ -151,9 +156,8 @@ macro_rules! isa_kernels {
                         for q in 0..Q {
                             xv[q] = if q + 1 == Q && rem < L { $maskload(xr.add(q * L), m) } else { $load(xr.add(q * L)) };
                         }
-                        let dr = delta.add(i * t);
                         for k in 0..C {
-                            let dv = $set1(*dr.add(k));
+                            let dv = $set1(*delta.add(k * ds + i));
                             for q in 0..Q {
                                 acc[k][q] = $fmadd(xv[q], dv, acc[k][q]);
                             }
@@ -167,12 +171,12 @@ macro_rules! isa_kernels {
                 }
             }
 
-            /// `z (rows × t) = X_b · W` with `wt` = Wᵀ (t × dp).
+            /// `Zᵀ (t × rows) = (X_b · W)ᵀ` with `wt` = Wᵀ (t × dp).
             ///
             /// # Safety
             /// The CPU supports this module's features; `x` holds `rows` rows of `d`
             /// elements at stride `xs`; `wt.len() ≥ t·dp`, `dp ≥ d`, `dp % L == 0`;
-            /// `z.len() ≥ rows·t`.
+            /// `z.len() ≥ rows·t` (Zᵀ, row stride `rows`).
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn forward(x: *const $ty, xs: usize, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
                 let cmax = TILES.fwd_classes;
@@ -186,11 +190,11 @@ macro_rules! isa_kernels {
                         let c = cw.min(t - k0);
                         let mut i = 0;
                         while rows - i >= $R {
-                            by_classes!(c, fwd, $R; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(i * t + k0), t);
+                            by_classes!(c, fwd, $R; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
                             i += $R;
                         }
                         while i < rows {
-                            by_classes!(c, fwd, 1; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(i * t + k0), t);
+                            by_classes!(c, fwd, 1; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
                             i += 1;
                         }
                         k0 += c;
@@ -198,7 +202,7 @@ macro_rules! isa_kernels {
                 }
             }
 
-            /// `Gᵀ (t × dp) += δ_bᵀ · X_b` with `delta` rows × t.
+            /// `Gᵀ (t × dp) += δ_bᵀ · X_b` with `delta` = δᵀ (t × rows).
             ///
             /// # Safety
             /// As [`forward`], with `gt.len() ≥ t·dp` and `delta.len() ≥ rows·t`.
@@ -218,12 +222,12 @@ macro_rules! isa_kernels {
                         let c = cw.min(t - k0);
                         let mut j = 0;
                         while j < full {
-                            by_classes!(c, bwd, $Q; x.add(j), xs, rows, dpt.add(k0), t, gp.add(k0 * dp + j), dp, L);
+                            by_classes!(c, bwd, $Q; x.add(j), xs, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L);
                             j += wide;
                         }
                         while j < d {
                             let rem = (d - j).min(L);
-                            by_classes!(c, bwd, 1; x.add(j), xs, rows, dpt.add(k0), t, gp.add(k0 * dp + j), dp, rem);
+                            by_classes!(c, bwd, 1; x.add(j), xs, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem);
                             j += L;
                         }
                         k0 += c;
@@ -366,3 +370,118 @@ isa_kernels!(
     2,
     2
 );
+
+/// `exp` for 8 f32 lanes (Cephes `expf`: range reduction by ln 2, degree-6 polynomial;
+/// about 1 ulp). Inputs below −87.3 give 2⁻¹²⁶ instead of a denormal or 0.
+#[inline(always)]
+unsafe fn exp_ps(x: __m256) -> __m256 {
+    // SAFETY: register-only arithmetic; AVX2+FMA are enabled in every caller.
+    unsafe {
+        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3)), _mm256_set1_ps(88.7));
+        let fx = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
+            x,
+            _mm256_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693_359_4), x);
+        let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm256_set1_ps(1.987_569_1e-4);
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.398_199_9e-3));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.333_452e-3));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.166_579_6e-2));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.666_666_5e-1));
+        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.000_000_1e-1));
+        let r2 = _mm256_mul_ps(r, r);
+        let y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0));
+        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)));
+        _mm256_mul_ps(y, _mm256_castsi256_ps(e))
+    }
+}
+
+macro_rules! softmax_cols_f32 {
+    ($name:ident, $features:literal) => {
+        /// The fused softmax/δ pass over Zᵀ (`t × rows`, row stride `rows`), vectorised
+        /// across 8 rows at a time; the contract of
+        /// [`softmax_delta_cols`](crate::kernels::softmax::softmax_delta_cols).
+        ///
+        /// # Safety
+        /// The CPU supports this function's features. `zt.len() ≥ t·rows`, `bias` and `gb`
+        /// hold `t` values, `labels` `rows` values, each `< t`, and `t ≤ 64`.
+        #[target_feature(enable = $features)]
+        pub(crate) unsafe fn $name(
+            zt: &mut [f32],
+            rows: usize,
+            t: usize,
+            bias: &[f32],
+            labels: &[u32],
+            scale: f32,
+            gb: &mut [f32],
+        ) -> f64 {
+            debug_assert!(zt.len() >= t * rows && t <= 64 && bias.len() == t && gb.len() == t && labels.len() == rows);
+            let groups = rows / 8;
+            let zp = zt.as_mut_ptr();
+            let mut loss = 0.0f64;
+            let mut prod = 1.0f64;
+            // SAFETY (whole block): every access is at k·rows + i with k < t and i < rows,
+            // inside `zt`; labels are < t (caller contract); `gacc` has 64 ≥ t entries.
+            unsafe {
+                let mut gacc = [_mm256_setzero_ps(); 64];
+                let vscale = _mm256_set1_ps(scale);
+                for g in 0..groups {
+                    let i = g * 8;
+                    let mut m = _mm256_set1_ps(f32::NEG_INFINITY);
+                    for k in 0..t {
+                        let p = zp.add(k * rows + i);
+                        let v = _mm256_add_ps(_mm256_loadu_ps(p), _mm256_set1_ps(*bias.get_unchecked(k)));
+                        _mm256_storeu_ps(p, v);
+                        m = _mm256_max_ps(m, v);
+                    }
+                    let mut mv = [0.0f32; 8];
+                    _mm256_storeu_ps(mv.as_mut_ptr(), m);
+                    for r in 0..8 {
+                        let y = *labels.get_unchecked(i + r) as usize;
+                        loss += (mv[r] - *zp.add(y * rows + i + r)) as f64;
+                    }
+                    let mut s = _mm256_setzero_ps();
+                    for k in 0..t {
+                        let p = zp.add(k * rows + i);
+                        let e = exp_ps(_mm256_sub_ps(_mm256_loadu_ps(p), m));
+                        _mm256_storeu_ps(p, e);
+                        s = _mm256_add_ps(s, e);
+                    }
+                    let f = _mm256_div_ps(vscale, s);
+                    for k in 0..t {
+                        let p = zp.add(k * rows + i);
+                        let dlt = _mm256_mul_ps(_mm256_loadu_ps(p), f);
+                        _mm256_storeu_ps(p, dlt);
+                        gacc[k] = _mm256_add_ps(gacc[k], dlt);
+                    }
+                    let mut sv = [0.0f32; 8];
+                    _mm256_storeu_ps(sv.as_mut_ptr(), s);
+                    for r in 0..8 {
+                        let y = *labels.get_unchecked(i + r) as usize;
+                        *zp.add(y * rows + i + r) -= scale;
+                        *gb.get_unchecked_mut(y) -= scale;
+                        prod *= sv[r] as f64;
+                    }
+                    // Σ ln s = ln Π s; each s is in [1, t], so 16 groups (128 rows) stay
+                    // below t¹²⁸ ≤ 64¹²⁸ ≈ 1e231, far from overflow.
+                    if g % 16 == 15 {
+                        loss += prod.ln();
+                        prod = 1.0;
+                    }
+                }
+                loss += prod.ln();
+                for k in 0..t {
+                    let mut a = [0.0f32; 8];
+                    _mm256_storeu_ps(a.as_mut_ptr(), gacc[k]);
+                    *gb.get_unchecked_mut(k) += a.iter().sum::<f32>();
+                }
+            }
+            let done = groups * 8;
+            loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, t, bias, labels, scale, gb)
+        }
+    };
+}
+
+softmax_cols_f32!(softmax_cols_f32_avx2, "avx2,fma");
+softmax_cols_f32!(softmax_cols_f32_avx512, "avx2,fma,avx512f,avx512vl");
