@@ -9,9 +9,7 @@ use std::hint::black_box;
 
 fn synthetic(n: usize, d: usize, t: usize, seed: u64) -> (Matrix<f32>, Vec<u32>) {
     let mut rng = Rng::new(seed);
-    let centres: Vec<f64> = (0..t * d)
-        .map(|_| rng.normal() / (d as f64).sqrt())
-        .collect();
+    let centres: Vec<f64> = (0..t * d).map(|_| rng.normal() / (d as f64).sqrt()).collect();
     let mut x = Vec::with_capacity(n * d);
     let mut y = Vec::with_capacity(n);
     for i in 0..n {
@@ -73,10 +71,7 @@ fn epoch_benches(c: &mut Criterion) {
         let (x, y) = synthetic(n, d, t, 7);
         group.throughput(Throughput::Elements((n * d * t * 4) as u64));
         for threads in [1usize, 2] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap();
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut w = Matrix::<f32>::zeros(d, t).unwrap();
             let mut b = vec![0.0f32; t];
             let mut ws = Workspace::<f32>::new(n, d, t, false).unwrap();
@@ -98,13 +93,7 @@ fn epoch_benches(c: &mut Criterion) {
                                 &mut gb,
                             )
                             .unwrap();
-                            multilogit::train::optim::sgd_step(
-                                w.as_mut_slice(),
-                                &mut b,
-                                &gw,
-                                &gb,
-                                0.5,
-                            );
+                            multilogit::train::optim::sgd_step(w.as_mut_slice(), &mut b, &gw, &gb, 0.5);
                             black_box(l)
                         })
                     })
@@ -142,9 +131,7 @@ fn kernel_benches(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new("scalar", t), |bch| {
             bch.iter(|| {
                 z.copy_from_slice(&z0);
-                black_box(softmax::softmax_delta_scalar(
-                    &mut z, t, &bias, &y, 1.0, &mut gb,
-                ))
+                black_box(softmax::softmax_delta_scalar(&mut z, t, &bias, &y, 1.0, &mut gb))
             })
         });
     }

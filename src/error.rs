@@ -33,9 +33,7 @@ pub enum Error {
         value: f64,
     },
     /// A class label outside `0..n_classes`.
-    #[error(
-        "label {label} at row {row} is out of range: the model has {n_classes} classes (labels 0..{n_classes})"
-    )]
+    #[error("label {label} at row {row} is out of range: the model has {n_classes} classes (labels 0..{n_classes})")]
     LabelOutOfRange {
         /// Row index (0-based).
         row: usize,

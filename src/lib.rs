@@ -27,7 +27,11 @@ pub mod rng;
 pub mod train;
 
 #[cfg(feature = "cli")]
+pub mod bench;
+#[cfg(feature = "cli")]
 pub mod data;
+#[cfg(feature = "cli")]
+pub mod experiment;
 #[cfg(feature = "cli")]
 pub mod io;
 #[cfg(feature = "cli")]

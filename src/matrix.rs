@@ -124,10 +124,7 @@ impl<T> Matrix<T> {
     pub fn iter_rows(&self) -> impl Iterator<Item = &[T]> {
         // `max(1)` keeps chunks_exact valid for 0 columns; rows are then empty slices.
         let c = self.cols.max(1);
-        self.data
-            .chunks_exact(c)
-            .take(self.rows)
-            .map(move |r| &r[..self.cols])
+        self.data.chunks_exact(c).take(self.rows).map(move |r| &r[..self.cols])
     }
     /// A borrowed view of the whole matrix.
     pub fn view(&self) -> MatRef<'_, T> {
@@ -152,11 +149,7 @@ impl<T> Matrix<T> {
 impl<T: Copy> Matrix<T> {
     /// Element `(i, j)` (panics when out of bounds).
     pub fn get(&self, i: usize, j: usize) -> T {
-        assert!(
-            j < self.cols,
-            "column {j} out of bounds ({} columns)",
-            self.cols
-        );
+        assert!(j < self.cols, "column {j} out of bounds ({} columns)", self.cols);
         self.data[i * self.cols + j]
     }
 }
@@ -199,10 +192,7 @@ impl<'a, T> MatRef<'a, T> {
     }
     /// Rows `start..end` as a view (panics if out of bounds).
     pub fn slice_rows(&self, start: usize, end: usize) -> MatRef<'a, T> {
-        assert!(
-            start <= end && end <= self.rows,
-            "rows {start}..{end} out of bounds"
-        );
+        assert!(start <= end && end <= self.rows, "rows {start}..{end} out of bounds");
         let data = if start == end {
             &self.data[..0]
         } else {
@@ -337,10 +327,7 @@ mod tests {
         let v = MatRef::new(&data, 3, 3, 4).unwrap();
         assert_eq!(v.row(2), &[8.0, 9.0, 10.0]);
         assert_eq!(v.slice_rows(1, 3).row(0), &[4.0, 5.0, 6.0]);
-        assert_eq!(
-            v.to_owned().as_slice(),
-            &[0., 1., 2., 4., 5., 6., 8., 9., 10.]
-        );
+        assert_eq!(v.to_owned().as_slice(), &[0., 1., 2., 4., 5., 6., 8., 9., 10.]);
         assert!(MatRef::new(&data, 4, 3, 4).is_err());
         assert!(MatRef::new(&data, 2, 3, 2).is_err());
         assert!(Matrix::from_vec(2, 2, vec![1.0f32; 3]).is_err());

@@ -120,11 +120,7 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             ));
         }
         if w.rows() == 0 || w.cols() == 0 {
-            return Err(Error::empty(format!(
-                "weights of shape {}×{}",
-                w.rows(),
-                w.cols()
-            )));
+            return Err(Error::empty(format!("weights of shape {}×{}", w.rows(), w.cols())));
         }
         w.view().check_finite("weights")?;
         MatRef::new(&b, 1, b.len(), b.len())?.check_finite("bias")?;
@@ -218,11 +214,7 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
 
     /// The seed's forward step and error term: `δ = (softmax(X·W + b) − onehot(y))/N`.
     /// Returns δ (N×t) and the mean loss.
-    pub fn compute_delta<'a>(
-        &self,
-        x: impl Into<MatRef<'a, T>>,
-        labels: &[u32],
-    ) -> Result<(Matrix<T>, f64)> {
+    pub fn compute_delta<'a>(&self, x: impl Into<MatRef<'a, T>>, labels: &[u32]) -> Result<(Matrix<T>, f64)> {
         let x = x.into();
         let (w, b) = self.checked_params(x)?;
         let t = w.cols();
@@ -244,22 +236,11 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             return Err(Error::shape(
                 "update_params",
                 format!("∇W {}×{} and ∇b of {}", w.rows(), w.cols(), b.len()),
-                format!(
-                    "∇W {}×{} and ∇b of {}",
-                    grad_w.rows(),
-                    grad_w.cols(),
-                    grad_b.len()
-                ),
+                format!("∇W {}×{} and ∇b of {}", grad_w.rows(), grad_w.cols(), grad_b.len()),
             ));
         }
         let (old_w, old_b) = (w.clone(), b.clone());
-        if !sgd_step(
-            w.as_mut_slice(),
-            b,
-            grad_w.as_slice(),
-            grad_b,
-            T::from_f64(lr),
-        ) {
+        if !sgd_step(w.as_mut_slice(), b, grad_w.as_slice(), grad_b, T::from_f64(lr)) {
             *w = old_w;
             *b = old_b;
             return Err(Error::Diverged {
@@ -359,10 +340,7 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
     }
     /// The bias b (t).
     pub fn bias(&self) -> Result<&[T]> {
-        self.params
-            .as_ref()
-            .map(|(_, b)| b.as_slice())
-            .ok_or(Error::NotFitted)
+        self.params.as_ref().map(|(_, b)| b.as_slice()).ok_or(Error::NotFitted)
     }
     /// Number of classes T of the fitted model.
     pub fn classes(&self) -> Result<usize> {

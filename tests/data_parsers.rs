@@ -7,12 +7,12 @@ use std::path::PathBuf;
 use multilogit::data::csv::{read_csv_features_from, read_csv_from, write_csv_to};
 use multilogit::data::libsvm::{MAX_LIBSVM_FEATURES, read_libsvm_from};
 use multilogit::data::npy::{
-    read_npy_labels_from_bytes, read_npy_matrix_from, read_npy_matrix_from_bytes,
-    write_npy_labels_to, write_npy_matrix_to,
+    read_npy_labels_from_bytes, read_npy_matrix_from, read_npy_matrix_from_bytes, write_npy_labels_to,
+    write_npy_matrix_to,
 };
 use multilogit::data::{
-    self, Dataset, LabelColumn, builtin, read_csv, read_libsvm, read_npy_dataset, read_npy_labels,
-    read_npy_matrix, toy, write_csv, write_libsvm, write_npy_labels, write_npy_matrix,
+    self, Dataset, LabelColumn, builtin, read_csv, read_libsvm, read_npy_dataset, read_npy_labels, read_npy_matrix,
+    toy, write_csv, write_libsvm, write_npy_labels, write_npy_matrix,
 };
 use multilogit::rng::Rng;
 use multilogit::{Error, Matrix};
@@ -32,9 +32,7 @@ fn csv<T: multilogit::Float>(text: &str) -> multilogit::Result<Dataset<T>> {
 fn parse_err<T: std::fmt::Debug>(r: multilogit::Result<T>, location: &str, needle: &str) {
     match r {
         Err(Error::Parse {
-            location: l,
-            message,
-            ..
+            location: l, message, ..
         }) => {
             assert_eq!(l, location, "message: {message}");
             assert!(message.contains(needle), "`{message}` lacks `{needle}`");
@@ -45,18 +43,12 @@ fn parse_err<T: std::fmt::Debug>(r: multilogit::Result<T>, location: &str, needl
 
 #[track_caller]
 fn empty_err<T: std::fmt::Debug>(r: multilogit::Result<T>) {
-    assert!(
-        matches!(r, Err(Error::Empty { .. })),
-        "expected Empty, got {r:?}"
-    );
+    assert!(matches!(r, Err(Error::Empty { .. })), "expected Empty, got {r:?}");
 }
 
 #[track_caller]
 fn too_large<T: std::fmt::Debug>(r: multilogit::Result<T>) {
-    assert!(
-        matches!(r, Err(Error::TooLarge { .. })),
-        "expected TooLarge, got {r:?}"
-    );
+    assert!(matches!(r, Err(Error::TooLarge { .. })), "expected TooLarge, got {r:?}");
 }
 
 // ---------------------------------------------------------------- CSV
@@ -95,8 +87,7 @@ fn csv_round_trip_f64_and_f32() {
 
 #[test]
 fn csv_bom_crlf_quotes_blank_lines() {
-    let text =
-        "\u{FEFF}a,\"b, c\",label\r\n1,2,x\r\n\r\n  \n 3 , 4.5 ,\"y \"\"q\"\"\"\r\n-1e2,.5,x";
+    let text = "\u{FEFF}a,\"b, c\",label\r\n1,2,x\r\n\r\n  \n 3 , 4.5 ,\"y \"\"q\"\"\"\r\n-1e2,.5,x";
     let ds: Dataset<f64> = csv(text).unwrap();
     assert_eq!(ds.feature_names, vec!["a", "b, c"]);
     assert_eq!(ds.classes, vec!["x", "y \"q\""]);
@@ -125,30 +116,17 @@ fn csv_class_sorting() {
 #[test]
 fn csv_label_column_choice() {
     let text = "lab,a,b\nx,1,2\ny,3,4\n";
-    let by_name: Dataset<f32> = read_csv_from(
-        text.as_bytes(),
-        "t.csv",
-        Some(&LabelColumn::Name("lab".into())),
-    )
-    .unwrap();
-    let by_idx: Dataset<f32> =
-        read_csv_from(text.as_bytes(), "t.csv", Some(&LabelColumn::Index(0))).unwrap();
+    let by_name: Dataset<f32> =
+        read_csv_from(text.as_bytes(), "t.csv", Some(&LabelColumn::Name("lab".into()))).unwrap();
+    let by_idx: Dataset<f32> = read_csv_from(text.as_bytes(), "t.csv", Some(&LabelColumn::Index(0))).unwrap();
     assert_eq!(by_name, by_idx);
     assert_eq!(by_name.feature_names, vec!["a", "b"]);
     assert_eq!(by_name.x.as_slice(), &[1.0, 2.0, 3.0, 4.0]);
-    let r = read_csv_from::<f32, _>(
-        text.as_bytes(),
-        "t.csv",
-        Some(&LabelColumn::Name("zz".into())),
-    );
+    let r = read_csv_from::<f32, _>(text.as_bytes(), "t.csv", Some(&LabelColumn::Name("zz".into())));
     parse_err(r, "line 1 (header)", "no column named `zz`");
     let r = read_csv_from::<f32, _>(text.as_bytes(), "t.csv", Some(&LabelColumn::Index(3)));
     parse_err(r, "line 1 (header)", "out of range");
-    let r = read_csv_from::<f32, _>(
-        &b"a,a,b\n1,2,3\n"[..],
-        "t.csv",
-        Some(&LabelColumn::Name("a".into())),
-    );
+    let r = read_csv_from::<f32, _>(&b"a,a,b\n1,2,3\n"[..], "t.csv", Some(&LabelColumn::Name("a".into())));
     parse_err(r, "line 1 (header)", "more than one column");
 }
 
@@ -158,11 +136,7 @@ fn csv_hostile_inputs() {
     empty_err(csv::<f64>("\n\n  \r\n"));
     empty_err(csv::<f64>("a,b,label\n"));
     empty_err(csv::<f64>("\u{FEFF}a,b,label\r\n\r\n"));
-    parse_err(
-        csv::<f64>("label\nx\n"),
-        "line 1 (header)",
-        "at least 2 columns",
-    );
+    parse_err(csv::<f64>("label\nx\n"), "line 1 (header)", "at least 2 columns");
     // Ragged rows: too few and too many fields.
     parse_err(
         csv::<f64>("a,b,label\n1,2,x\n3,y\n"),
@@ -176,11 +150,7 @@ fn csv_hostile_inputs() {
         "line 5, column 2 (b)",
         "`abc` is not a number",
     );
-    parse_err(
-        csv::<f64>("a,b,label\n1,,x\n"),
-        "line 2, column 2 (b)",
-        "empty value",
-    );
+    parse_err(csv::<f64>("a,b,label\n1,,x\n"), "line 2, column 2 (b)", "empty value");
     parse_err(
         csv::<f64>("a,b,label\nNaN,1,x\n"),
         "line 2, column 1 (a)",
@@ -201,10 +171,7 @@ fn csv_hostile_inputs() {
         "line 2, column 2 (b)",
         "overflows f32",
     );
-    assert_eq!(
-        csv::<f64>("a,b,label\n1,1e39,x\n").unwrap().x.get(0, 1),
-        1e39
-    );
+    assert_eq!(csv::<f64>("a,b,label\n1,1e39,x\n").unwrap().x.get(0, 1), 1e39);
     parse_err(
         csv::<f64>("a,b,label\n1,2,\n"),
         "line 2, column 3 (label)",
@@ -220,11 +187,7 @@ fn csv_hostile_inputs() {
         "line 2, column 2 (b)",
         "after a closing quote",
     );
-    parse_err(
-        csv::<f64>("a,\"b,label\n1,2,x\n"),
-        "line 1 (header)",
-        "unterminated",
-    );
+    parse_err(csv::<f64>("a,\"b,label\n1,2,x\n"), "line 1 (header)", "unterminated");
     // Invalid UTF-8 names the line.
     let r = read_csv_from::<f64, _>(&b"a,label\n1,x\n\xff\xfe,y\n"[..], "t.csv", None);
     parse_err(r, "line 3", "invalid UTF-8");
@@ -244,10 +207,7 @@ fn csv_features_for_prediction() {
     assert_eq!(t.label_name.as_deref(), Some("label"));
     assert_eq!(t.labels, Some(vec!["1.0".to_string(), "2".to_string()]));
     let classes = vec!["1".to_string(), "2".to_string()];
-    assert_eq!(
-        t.label_indices(&classes, "p.csv").unwrap(),
-        Some(vec![0, 1])
-    );
+    assert_eq!(t.label_indices(&classes, "p.csv").unwrap(), Some(vec![0, 1]));
     parse_err(
         t.label_indices(&["1".to_string(), "3".to_string()], "p.csv"),
         "data row 1",
@@ -267,10 +227,7 @@ fn csv_features_for_prediction() {
     );
     // Features only.
     let t = read_csv_features_from::<f64, _>(&b"a,b\n1,2\n"[..], "p.csv", Some(2), None).unwrap();
-    assert_eq!(
-        (t.x.shape(), &t.labels, &t.label_name),
-        ((1, 2), &None, &None)
-    );
+    assert_eq!((t.x.shape(), &t.labels, &t.label_name), ((1, 2), &None, &None));
     assert!(t.label_indices(&classes, "p.csv").unwrap().is_none());
     // Wrong widths.
     parse_err(
@@ -291,13 +248,8 @@ fn csv_features_for_prediction() {
     // No feature count: everything, or everything but the named label.
     let t = read_csv_features_from::<f64, _>(&b"a,b,c\n1,2,3\n"[..], "p.csv", None, None).unwrap();
     assert_eq!(t.x.cols(), 3);
-    let t = read_csv_features_from::<f64, _>(
-        &b"a,b,c\n1,2,x\n"[..],
-        "p.csv",
-        None,
-        Some(&LabelColumn::Index(2)),
-    )
-    .unwrap();
+    let t =
+        read_csv_features_from::<f64, _>(&b"a,b,c\n1,2,x\n"[..], "p.csv", None, Some(&LabelColumn::Index(2))).unwrap();
     assert_eq!((t.x.cols(), t.labels.unwrap()), (2, vec!["x".to_string()]));
     // Feature values are still checked.
     parse_err(
@@ -329,10 +281,7 @@ fn shipped_real_data_sets() {
     let dg = builtin::digits().unwrap();
     assert_eq!(dg.x.shape(), (1797, 64));
     assert_eq!(dg.n_classes(), 10);
-    assert_eq!(
-        dg.classes,
-        (0..10).map(|c| c.to_string()).collect::<Vec<_>>()
-    );
+    assert_eq!(dg.classes, (0..10).map(|c| c.to_string()).collect::<Vec<_>>());
     assert!(
         dg.x.as_slice()
             .iter()
@@ -342,10 +291,7 @@ fn shipped_real_data_sets() {
     for &n in data::REAL_NAMES {
         assert_eq!(data::real_by_name(n).unwrap().name, n);
     }
-    assert_eq!(
-        data::real_by_name("Breast-Cancer").unwrap().name,
-        "breast_cancer"
-    );
+    assert_eq!(data::real_by_name("Breast-Cancer").unwrap().name, "breast_cancer");
     assert!(matches!(
         data::real_by_name("mnist"),
         Err(Error::InvalidHyperparameter { .. })
@@ -360,8 +306,7 @@ fn svm<T: multilogit::Float>(text: &str, d: Option<usize>) -> multilogit::Result
 
 #[test]
 fn libsvm_densifies() {
-    let text =
-        "1 1:0.5 3:2\n-1 2:1 # a comment\n# only a comment\n\n+1 3:-1.5 qid:4\n1.0 4:1e-3 1:1\n";
+    let text = "1 1:0.5 3:2\n-1 2:1 # a comment\n# only a comment\n\n+1 3:-1.5 qid:4\n1.0 4:1e-3 1:1\n";
     let ds: Dataset<f64> = svm(text, None).unwrap();
     assert_eq!(ds.x.shape(), (4, 4));
     assert_eq!(
@@ -396,11 +341,7 @@ fn libsvm_round_trip() {
     assert_eq!(back.name, "blobs");
     let mut bad = ds.clone();
     bad.classes[0] = "two words".into();
-    parse_err(
-        write_libsvm(&tmp("bad.svm"), &bad),
-        "class 0",
-        "cannot be written",
-    );
+    parse_err(write_libsvm(&tmp("bad.svm"), &bad), "class 0", "cannot be written");
 }
 
 #[test]
@@ -416,26 +357,14 @@ fn libsvm_hostile_inputs() {
         "line 2, field 2",
         "expected `index:value`",
     );
-    parse_err(
-        svm::<f64>("1 x:1\n", None),
-        "line 1, field 2",
-        "not a positive integer",
-    );
+    parse_err(svm::<f64>("1 x:1\n", None), "line 1, field 2", "not a positive integer");
     parse_err(
         svm::<f64>("1 -3:1\n", None),
         "line 1, field 2",
         "not a positive integer",
     );
-    parse_err(
-        svm::<f64>("1 1:nan\n", None),
-        "line 1, field 2",
-        "not a finite number",
-    );
-    parse_err(
-        svm::<f32>("1 2:1 3:1e39\n", None),
-        "line 1, field 3",
-        "overflows f32",
-    );
+    parse_err(svm::<f64>("1 1:nan\n", None), "line 1, field 2", "not a finite number");
+    parse_err(svm::<f32>("1 2:1 3:1e39\n", None), "line 1, field 3", "overflows f32");
     parse_err(svm::<f64>("1 1:\n", None), "line 1, field 2", "empty value");
     parse_err(
         svm::<f64>("1 7:1\n", Some(5)),
@@ -447,10 +376,7 @@ fn libsvm_hostile_inputs() {
         "line 2",
         "invalid UTF-8",
     );
-    too_large(svm::<f64>(
-        &format!("1 {}:1\n", MAX_LIBSVM_FEATURES + 1),
-        None,
-    ));
+    too_large(svm::<f64>(&format!("1 {}:1\n", MAX_LIBSVM_FEATURES + 1), None));
     too_large(svm::<f64>("1 99999999999999999999999999:1\n", None));
     too_large(svm::<f64>("1 1:1\n", Some(usize::MAX)));
     // A 30 kB file describing a 2000 × 10^7 dense matrix.
@@ -489,15 +415,10 @@ fn npy_round_trips() {
     let bytes = std::fs::read(&p).unwrap();
     assert_eq!(&bytes[..8], b"\x93NUMPY\x01\x00");
     assert!(
-        String::from_utf8_lossy(&bytes[10..128])
-            .contains("'descr': '<f8', 'fortran_order': False, 'shape': (3, 2)")
+        String::from_utf8_lossy(&bytes[10..128]).contains("'descr': '<f8', 'fortran_order': False, 'shape': (3, 2)")
     );
     // f64::MAX does not fit f32.
-    parse_err(
-        read_npy_matrix::<f32>(&p),
-        "row 2, column 1",
-        "overflows f32",
-    );
+    parse_err(read_npy_matrix::<f32>(&p), "row 2, column 1", "overflows f32");
 
     let x32 = Matrix::from_vec(2, 2, vec![0.1f32, 2.0, -3.0, 1e30]).unwrap();
     let mut buf = Vec::new();
@@ -510,10 +431,7 @@ fn npy_round_trips() {
     let y = vec![3u32, 0, 7, u32::MAX];
     let p = tmp("y.npy");
     write_npy_labels(&p, &y).unwrap();
-    assert_eq!(
-        read_npy_labels(&p).unwrap(),
-        vec![3, 0, 7, i64::from(u32::MAX)]
-    );
+    assert_eq!(read_npy_labels(&p).unwrap(), vec![3, 0, 7, i64::from(u32::MAX)]);
     let mut buf = Vec::new();
     write_npy_labels_to(&mut buf, &y).unwrap();
     assert_eq!(buf.len() % 64, 32, "64-byte aligned header + 4 × 8 bytes");
@@ -526,12 +444,7 @@ fn npy_dataset_from_two_files() {
     write_npy_matrix(&px, &x).unwrap();
     std::fs::write(
         &py,
-        npy(
-            "<i4",
-            false,
-            "(4,)",
-            &[5, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0],
-        ),
+        npy("<i4", false, "(4,)", &[5, 0, 0, 0, 2, 0, 0, 0, 5, 0, 0, 0, 9, 0, 0, 0]),
     )
     .unwrap();
     let ds: Dataset<f32> = read_npy_dataset(&px, &py).unwrap();
@@ -558,30 +471,12 @@ fn npy_label_dtypes() {
         .unwrap(),
         vec![3, -1, 7]
     );
+    assert_eq!(l(&npy("|u1", false, "(2,)", &[255, 1])).unwrap(), vec![255, 1]);
+    assert_eq!(l(&npy("|i1", false, "(2,)", &[255, 1])).unwrap(), vec![-1, 1]);
+    assert_eq!(l(&npy("<i2", false, "(1,)", &[0x00, 0x80])).unwrap(), vec![-32768]);
+    assert_eq!(l(&npy("<u2", false, "(1,)", &[0x00, 0x80])).unwrap(), vec![32768]);
     assert_eq!(
-        l(&npy("|u1", false, "(2,)", &[255, 1])).unwrap(),
-        vec![255, 1]
-    );
-    assert_eq!(
-        l(&npy("|i1", false, "(2,)", &[255, 1])).unwrap(),
-        vec![-1, 1]
-    );
-    assert_eq!(
-        l(&npy("<i2", false, "(1,)", &[0x00, 0x80])).unwrap(),
-        vec![-32768]
-    );
-    assert_eq!(
-        l(&npy("<u2", false, "(1,)", &[0x00, 0x80])).unwrap(),
-        vec![32768]
-    );
-    assert_eq!(
-        l(&npy(
-            "<u4",
-            false,
-            "(3, 1)",
-            &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0]
-        ))
-        .unwrap(),
+        l(&npy("<u4", false, "(3, 1)", &[1, 0, 0, 0, 2, 0, 0, 0, 3, 0, 0, 0])).unwrap(),
         vec![1, 2, 3]
     );
     assert_eq!(
@@ -593,16 +488,8 @@ fn npy_label_dtypes() {
         "element 0",
         "above i64::MAX",
     );
-    parse_err(
-        l(&npy("<f8", false, "(1,)", &f64s(&[1.0]))),
-        "header",
-        "'<f8'",
-    );
-    parse_err(
-        l(&npy(">i4", false, "(1,)", &[0; 4])),
-        "header",
-        "big-endian",
-    );
+    parse_err(l(&npy("<f8", false, "(1,)", &f64s(&[1.0]))), "header", "'<f8'");
+    parse_err(l(&npy(">i4", false, "(1,)", &[0; 4])), "header", "big-endian");
     parse_err(l(&npy("<i4", false, "(2, 2)", &[0; 16])), "header", "1-D");
     empty_err(l(&npy("<i4", false, "(0,)", &[])));
 }
@@ -616,31 +503,19 @@ fn npy_versions_2_and_3() {
         b.extend_from_slice(dict.as_bytes());
         b.extend_from_slice(&f64s(&[1.0, 2.0]));
         assert_eq!(
-            read_npy_matrix_from_bytes::<f64>(&b, "v")
-                .unwrap()
-                .as_slice(),
+            read_npy_matrix_from_bytes::<f64>(&b, "v").unwrap().as_slice(),
             &[1.0, 2.0]
         );
     }
     // Key order and spacing are free; Python 2 `L` suffixes are accepted.
     let b = npy("<f8", false, "(1L, 1L)", &f64s(&[7.0]));
-    assert_eq!(
-        read_npy_matrix_from_bytes::<f64>(&b, "v")
-            .unwrap()
-            .as_slice(),
-        &[7.0]
-    );
+    assert_eq!(read_npy_matrix_from_bytes::<f64>(&b, "v").unwrap().as_slice(), &[7.0]);
     let dict = "{\"shape\":(1,1),\"fortran_order\":False,\"descr\":\"<f8\"}\n";
     let mut b = b"\x93NUMPY\x01\x00".to_vec();
     b.extend_from_slice(&(dict.len() as u16).to_le_bytes());
     b.extend_from_slice(dict.as_bytes());
     b.extend_from_slice(&f64s(&[8.0]));
-    assert_eq!(
-        read_npy_matrix_from_bytes::<f64>(&b, "v")
-            .unwrap()
-            .as_slice(),
-        &[8.0]
-    );
+    assert_eq!(read_npy_matrix_from_bytes::<f64>(&b, "v").unwrap().as_slice(), &[8.0]);
 }
 
 #[test]
@@ -650,11 +525,7 @@ fn npy_hostile_inputs() {
     // the 32 TB (the test would abort if it tried), both from bytes and from a reader.
     let bomb = npy("<f8", false, "(1000000000000, 4)", &f64s(&[1.0; 4]));
     parse_err(m(&bomb), "data", "truncated");
-    parse_err(
-        read_npy_matrix_from::<f64, _>(&bomb[..], "x.npy"),
-        "data",
-        "truncated",
-    );
+    parse_err(read_npy_matrix_from::<f64, _>(&bomb[..], "x.npy"), "data", "truncated");
     let p = tmp("bomb.npy");
     std::fs::write(&p, &bomb).unwrap();
     parse_err(read_npy_matrix::<f64>(&p), "data", "truncated");
@@ -663,37 +534,17 @@ fn npy_hostile_inputs() {
     too_large(m(&npy("<f8", false, "(4294967296, 4294967296)", &[])));
     too_large(m(&npy("<f8", false, "(2305843009213693952, 1)", &[])));
     // Layout and dtype.
-    parse_err(
-        m(&npy("<f8", true, "(2, 2)", &f64s(&[0.0; 4]))),
-        "header",
-        "Fortran",
-    );
+    parse_err(m(&npy("<f8", true, "(2, 2)", &f64s(&[0.0; 4]))), "header", "Fortran");
     parse_err(m(&npy("<i4", false, "(1, 1)", &[0; 4])), "header", "'<i4'");
     parse_err(
         m(&npy(">f8", false, "(1, 1)", &[0; 8])),
         "header",
         "big-endian dtype '>f8'",
     );
-    parse_err(
-        m(&npy("<c16", false, "(1, 1)", &[0; 16])),
-        "header",
-        "'<c16'",
-    );
-    parse_err(
-        m(&npy("<f8", false, "(4,)", &f64s(&[0.0; 4]))),
-        "header",
-        "2-D",
-    );
-    parse_err(
-        m(&npy("<f8", false, "[2, 2]", &f64s(&[0.0; 4]))),
-        "header",
-        "tuple",
-    );
-    parse_err(
-        m(&npy("<f8", false, "(2, -2)", &[])),
-        "header",
-        "unexpected character",
-    );
+    parse_err(m(&npy("<c16", false, "(1, 1)", &[0; 16])), "header", "'<c16'");
+    parse_err(m(&npy("<f8", false, "(4,)", &f64s(&[0.0; 4]))), "header", "2-D");
+    parse_err(m(&npy("<f8", false, "[2, 2]", &f64s(&[0.0; 4]))), "header", "tuple");
+    parse_err(m(&npy("<f8", false, "(2, -2)", &[])), "header", "unexpected character");
     parse_err(
         m(&npy("<f8", false, "(2, 'a')", &[])),
         "dimension 1",
@@ -701,11 +552,7 @@ fn npy_hostile_inputs() {
     );
     empty_err(m(&npy("<f8", false, "(0, 3)", &[])));
     // Truncated and over-long data.
-    parse_err(
-        m(&npy("<f8", false, "(2, 2)", &f64s(&[0.0; 3]))),
-        "data",
-        "truncated",
-    );
+    parse_err(m(&npy("<f8", false, "(2, 2)", &f64s(&[0.0; 3]))), "data", "truncated");
     parse_err(
         m(&npy("<f8", false, "(1, 2)", &f64s(&[0.0; 3]))),
         "data",
@@ -718,12 +565,7 @@ fn npy_hostile_inputs() {
     );
     // Non-finite values named by place.
     parse_err(
-        m(&npy(
-            "<f8",
-            false,
-            "(2, 2)",
-            &f64s(&[0.0, 1.0, f64::NAN, 2.0]),
-        )),
+        m(&npy("<f8", false, "(2, 2)", &f64s(&[0.0, 1.0, f64::NAN, 2.0]))),
         "row 1, column 0",
         "non-finite",
     );
@@ -740,17 +582,9 @@ fn npy_hostile_inputs() {
     // Broken headers.
     parse_err(m(b"\x93NUMPZ\x01\x00\x00\x00"), "header", "bad magic");
     parse_err(m(b"\x93NUM"), "header", "truncated");
-    parse_err(
-        m(b"\x93NUMPY\x01\x00\xff\x00{'descr'"),
-        "header",
-        "truncated",
-    );
+    parse_err(m(b"\x93NUMPY\x01\x00\xff\x00{'descr'"), "header", "truncated");
     parse_err(m(b"\x93NUMPY\x09\x00\x00\x00"), "header", "version 9.0");
-    parse_err(
-        m(&npy("<f8", false, "(1, 1", &[0; 8])),
-        "header",
-        "expected",
-    );
+    parse_err(m(&npy("<f8", false, "(1, 1", &[0; 8])), "header", "expected");
     too_large(m(b"\x93NUMPY\x02\x00\xff\xff\xff\xff"));
     let mut no_shape = b"\x93NUMPY\x01\x00".to_vec();
     let dict = "{'descr': '<f8', 'fortran_order': False}\n";
@@ -787,12 +621,7 @@ fn readers_survive_random_corruption() {
         b'"', b',', b'\n', b'\r', b':', b'#', b'(', b')', b'\'', 0xff, b'9', b'0', b' ', b'-', b'e',
     ];
     for _ in 0..3000 {
-        for (kind, base) in [
-            (0, &csv_bytes),
-            (1, &svm_bytes),
-            (2, &npy_bytes),
-            (3, &lab_bytes),
-        ] {
+        for (kind, base) in [(0, &csv_bytes), (1, &svm_bytes), (2, &npy_bytes), (3, &lab_bytes)] {
             let mut b = base.clone();
             let edits = 1 + rng.below(4) as usize;
             for _ in 0..edits {

@@ -42,11 +42,7 @@ fn split_is_a_stratified_partition() {
         for (c, &m) in sizes.iter().enumerate() {
             let exact = m as f64 * frac;
             if m >= 2 {
-                assert!(
-                    (cte[c] as f64 - exact).abs() <= 1.0,
-                    "class {c}: {} vs {exact}",
-                    cte[c]
-                );
+                assert!((cte[c] as f64 - exact).abs() <= 1.0, "class {c}: {} vs {exact}", cte[c]);
                 assert!(cte[c] >= 1 && ctr[c] >= 1, "class {c} missing from a side");
             } else {
                 assert_eq!((ctr[c], cte[c]), (1, 0), "singleton class goes to training");
@@ -86,8 +82,7 @@ fn split_rejects_bad_fractions_and_tiny_sets() {
     for f in [0.0, 1.0, -0.1, 1.5, f64::NAN] {
         match train_test_split(&ds, f, 0) {
             Err(Error::InvalidHyperparameter {
-                name: "test_fraction",
-                ..
+                name: "test_fraction", ..
             }) => {}
             other => panic!("{f}: {other:?}"),
         }
@@ -100,13 +95,7 @@ fn split_rejects_bad_fractions_and_tiny_sets() {
 
 #[test]
 fn scaler_hand_computed() {
-    let x = Matrix::from_rows(&[
-        [1.0, 10.0, 5.0],
-        [2.0, 20.0, 5.0],
-        [3.0, 30.0, 5.0],
-        [4.0, 40.0, 5.0],
-    ])
-    .unwrap();
+    let x = Matrix::from_rows(&[[1.0, 10.0, 5.0], [2.0, 20.0, 5.0], [3.0, 30.0, 5.0], [4.0, 40.0, 5.0]]).unwrap();
     let s = Scaler::fit(&x).unwrap();
     assert_eq!(s.mean, vec![2.5, 25.0, 5.0]);
     let sd = 1.25f64.sqrt(); // population std of 1, 2, 3, 4
@@ -158,10 +147,7 @@ fn scaler_f32_constant_columns_and_errors() {
     assert!(t.get(0, 0).abs() < 1e-6);
     // Shape check.
     let wrong = Matrix::from_vec(1, 3, vec![1.0f32; 3]).unwrap();
-    assert!(matches!(
-        s.transform(&wrong),
-        Err(Error::ShapeMismatch { .. })
-    ));
+    assert!(matches!(s.transform(&wrong), Err(Error::ShapeMismatch { .. })));
     // Empty and non-finite inputs.
     assert!(matches!(
         Scaler::fit(&Matrix::<f64>::zeros(0, 3).unwrap()),

@@ -28,18 +28,11 @@ fn every_named_toy_is_seeded_and_reproducible() {
         let k = a.n_classes();
         let cs = counts(&a);
         for (cl, &m) in cs.iter().enumerate() {
-            assert_eq!(
-                m,
-                203 / k + usize::from(cl < 203 % k),
-                "{name}: class {cl} of {cs:?}"
-            );
+            assert_eq!(m, 203 / k + usize::from(cl < 203 % k), "{name}: class {cl} of {cs:?}");
         }
         assert_eq!(a.classes, (0..k).map(|c| c.to_string()).collect::<Vec<_>>());
         // Rows are shuffled: the first 20 labels are not all the same class.
-        assert!(
-            a.y[..20].iter().any(|&l| l != a.y[0]),
-            "{name}: rows not shuffled"
-        );
+        assert!(a.y[..20].iter().any(|&l| l != a.y[0]), "{name}: rows not shuffled");
     }
 }
 
@@ -76,12 +69,7 @@ fn nearest_mean_accuracy(ds: &Dataset<f64>) -> f64 {
     }
     let mut right = 0;
     for (row, &l) in ds.x.iter_rows().zip(&ds.y) {
-        let dist = |m: &Vec<f64>| {
-            m.iter()
-                .zip(row)
-                .map(|(a, b)| (a - b) * (a - b))
-                .sum::<f64>()
-        };
+        let dist = |m: &Vec<f64>| m.iter().zip(row).map(|(a, b)| (a - b) * (a - b)).sum::<f64>();
         let best = (0..k)
             .min_by(|&a, &b| dist(&means[a]).total_cmp(&dist(&means[b])))
             .unwrap();
@@ -100,10 +88,7 @@ fn well_spread_blobs_are_separable_and_overlapping_gaussians_are_not() {
     }
     let g = toy::gaussians_overlap(2000, 4, 20, 1.5, 3).unwrap();
     let acc = nearest_mean_accuracy(&g);
-    assert!(
-        acc > 0.3 && acc < 0.95,
-        "overlapping gaussians accuracy {acc}"
-    );
+    assert!(acc > 0.3 && acc < 0.95, "overlapping gaussians accuracy {acc}");
 }
 
 #[test]
@@ -132,9 +117,7 @@ fn noiseless_geometry() {
         if l == 0 {
             assert!((x * x + y * y - 1.0).abs() < 1e-12 && y >= -1e-12);
         } else {
-            assert!(
-                ((x - 1.0).powi(2) + (y - 0.5).powi(2) - 1.0).abs() < 1e-12 && y <= 0.5 + 1e-12
-            );
+            assert!(((x - 1.0).powi(2) + (y - 0.5).powi(2) - 1.0).abs() < 1e-12 && y <= 0.5 + 1e-12);
         }
     }
     let c = toy::circles(100, 0.0, 0.3, 2).unwrap();

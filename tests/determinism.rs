@@ -3,16 +3,8 @@ mod common;
 use common::random_problem;
 use multilogit::{LogisticClassifierMultinomial, Matrix};
 
-fn fit_in_pool(
-    threads: usize,
-    x: &Matrix<f32>,
-    y: &[u32],
-    batch: Option<usize>,
-) -> (Vec<u32>, Vec<u32>, Vec<u64>) {
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
+fn fit_in_pool(threads: usize, x: &Matrix<f32>, y: &[u32], batch: Option<usize>) -> (Vec<u32>, Vec<u32>, Vec<u64>) {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     pool.install(|| {
         let mut m = LogisticClassifierMultinomial::<f32>::new()
             .learning_rate(0.5)
@@ -20,13 +12,7 @@ fn fit_in_pool(
             .batch_size(batch)
             .seed(42);
         let r = m.fit(x, y).unwrap();
-        let w = m
-            .weights()
-            .unwrap()
-            .as_slice()
-            .iter()
-            .map(|v| v.to_bits())
-            .collect();
+        let w = m.weights().unwrap().as_slice().iter().map(|v| v.to_bits()).collect();
         let b = m.bias().unwrap().iter().map(|v| v.to_bits()).collect();
         let l = r.loss_history.iter().map(|v| v.to_bits()).collect();
         (w, b, l)

@@ -42,10 +42,7 @@ fn rejects_empty_input() {
     let x = Matrix::<f64>::zeros(0, 3).unwrap();
     assert!(matches!(model().fit(&x, &[]), Err(Error::Empty { .. })));
     let x = Matrix::<f64>::zeros(3, 0).unwrap();
-    assert!(matches!(
-        model().fit(&x, &[0, 0, 0]),
-        Err(Error::Empty { .. })
-    ));
+    assert!(matches!(model().fit(&x, &[0, 0, 0]), Err(Error::Empty { .. })));
 }
 
 #[test]
@@ -90,23 +87,12 @@ fn rejects_labels_out_of_range() {
         &mut gb,
     )
     .unwrap_err();
-    assert!(matches!(
-        e,
-        Error::LabelOutOfRange {
-            row: 2,
-            label: 2,
-            ..
-        }
-    ));
+    assert!(matches!(e, Error::LabelOutOfRange { row: 2, label: 2, .. }));
     let mut m = model();
     m.fit(&x, &[0, 1, 2, 1]).unwrap();
     assert!(matches!(
         m.loss(&x, &[0, 1, 3, 1]),
-        Err(Error::LabelOutOfRange {
-            row: 2,
-            label: 3,
-            ..
-        })
+        Err(Error::LabelOutOfRange { row: 2, label: 3, .. })
     ));
 }
 
@@ -167,10 +153,7 @@ fn divergence_is_caught_and_the_last_finite_parameters_are_kept() {
     assert!(w.as_slice().iter().all(|v| v.is_finite()));
     assert!(m.bias().unwrap().iter().all(|v| v.is_finite()));
     let msg = m.clone().fit(&x, &y).unwrap_err().to_string();
-    assert!(
-        msg.contains("epoch") && msg.contains("learning rate"),
-        "{msg}"
-    );
+    assert!(msg.contains("epoch") && msg.contains("learning rate"), "{msg}");
 }
 
 #[test]

@@ -6,14 +6,7 @@ use multilogit::kernels::{FUSED_MAX_CLASSES, Kernel, Plan, force_kernel};
 use multilogit::train::{Workspace, loss_and_grad};
 use multilogit::{LogisticClassifierMultinomial, MatRef, Matrix};
 
-fn check_objective<T: multilogit::Float>(
-    n: usize,
-    d: usize,
-    t: usize,
-    stride: usize,
-    tol: f64,
-    seed: u64,
-) {
+fn check_objective<T: multilogit::Float>(n: usize, d: usize, t: usize, stride: usize, tol: f64, seed: u64) {
     let (x, y) = random_problem(n, d, t, seed);
     let mut rng = multilogit::rng::Rng::new(seed ^ 0xabc);
     let w: Vec<f64> = (0..d * t).map(|_| rng.normal() * 0.3).collect();
@@ -148,10 +141,7 @@ fn every_kernel_matches_the_scalar_oracle() {
                 report.kernel
             );
             let w = m.weights().unwrap().as_slice();
-            assert!(
-                max_abs_diff(w, &wr) <= 1e-10 * max_abs(&wr),
-                "{kernel:?} fit"
-            );
+            assert!(max_abs_diff(w, &wr) <= 1e-10 * max_abs(&wr), "{kernel:?} fit");
         }
         ran.push(kernel);
     }

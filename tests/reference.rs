@@ -20,10 +20,7 @@ fn engine_f64(
         .batch_size(batch)
         .seed(seed);
     m.fit(&xm, y).unwrap();
-    (
-        m.weights().unwrap().as_slice().to_vec(),
-        m.bias().unwrap().to_vec(),
-    )
+    (m.weights().unwrap().as_slice().to_vec(), m.bias().unwrap().to_vec())
 }
 
 fn engine_f32(
@@ -43,13 +40,7 @@ fn engine_f32(
         .batch_size(batch)
         .seed(seed);
     m.fit(&xm, y).unwrap();
-    let w = m
-        .weights()
-        .unwrap()
-        .as_slice()
-        .iter()
-        .map(|&v| v as f64)
-        .collect();
+    let w = m.weights().unwrap().as_slice().iter().map(|&v| v as f64).collect();
     let b = m.bias().unwrap().iter().map(|&v| v as f64).collect();
     (w, b)
 }
@@ -70,18 +61,10 @@ fn full_batch_gd_matches_scalar_oracle_f64_and_f32() {
         let (x, y) = random_problem(n, d, t, seed);
         let (wr, br) = ref_train(&x, &y, n, d, t, 0.5, 30, None, 0);
         let (w, b) = engine_f64(&x, &y, n, d, 0.5, 30, None, 0);
-        assert!(
-            rel(&w, &wr) <= 1e-10,
-            "f64 W rel err {} at {n}×{d}×{t}",
-            rel(&w, &wr)
-        );
+        assert!(rel(&w, &wr) <= 1e-10, "f64 W rel err {} at {n}×{d}×{t}", rel(&w, &wr));
         assert!(rel(&b, &br) <= 1e-10, "f64 b rel err {}", rel(&b, &br));
         let (w, b) = engine_f32(&x, &y, n, d, 0.5, 30, None, 0);
-        assert!(
-            rel(&w, &wr) <= 1e-5,
-            "f32 W rel err {} at {n}×{d}×{t}",
-            rel(&w, &wr)
-        );
+        assert!(rel(&w, &wr) <= 1e-5, "f32 W rel err {} at {n}×{d}×{t}", rel(&w, &wr));
         assert!(rel(&b, &br) <= 1e-5, "f32 b rel err {}", rel(&b, &br));
     }
 }
@@ -148,12 +131,9 @@ fn seed_steps_compose_to_one_gd_epoch() {
     let (n, d, t) = (64, 4, 3);
     let (x, y) = random_problem(n, d, t, 5);
     let xm = Matrix::from_vec(n, d, x.clone()).unwrap();
-    let mut stepwise = LogisticClassifierMultinomial::<f64>::from_params(
-        Matrix::zeros(d, t).unwrap(),
-        vec![0.0; t],
-    )
-    .unwrap()
-    .learning_rate(0.5);
+    let mut stepwise = LogisticClassifierMultinomial::<f64>::from_params(Matrix::zeros(d, t).unwrap(), vec![0.0; t])
+        .unwrap()
+        .learning_rate(0.5);
     for _ in 0..3 {
         let (delta, _) = stepwise.compute_delta(&xm, &y).unwrap();
         let (gw, gb) = stepwise.compute_loss_grad(&xm, &delta).unwrap();
@@ -168,9 +148,7 @@ fn seed_steps_compose_to_one_gd_epoch() {
 fn absent_class_keeps_its_column() {
     let x = Matrix::from_vec(4, 1, vec![0.0f64, 1.0, 2.0, 3.0]).unwrap();
     let y = [0u32, 0, 2, 2];
-    let mut m = LogisticClassifierMultinomial::<f64>::new()
-        .n_classes(5)
-        .epochs(3);
+    let mut m = LogisticClassifierMultinomial::<f64>::new().n_classes(5).epochs(3);
     m.fit(&x, &y).unwrap();
     assert_eq!(m.weights().unwrap().shape(), (1, 5));
     let mut m = LogisticClassifierMultinomial::<f64>::new().epochs(3);

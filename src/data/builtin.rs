@@ -63,10 +63,7 @@ pub fn real_by_name(name: &str) -> Result<Dataset<f64>> {
         _ => Err(Error::InvalidHyperparameter {
             name: "dataset",
             value: name.to_string(),
-            reason: format!(
-                "unknown real data set; expected one of: {}",
-                REAL_NAMES.join(", ")
-            ),
+            reason: format!("unknown real data set; expected one of: {}", REAL_NAMES.join(", ")),
         }),
     }
 }

@@ -18,10 +18,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::Path;
 
-use super::{
-    Dataset, LabelInterner, io_err, labels_to_indices, parse_float, preview, push_float, shorten,
-    stem,
-};
+use super::{Dataset, LabelInterner, io_err, labels_to_indices, parse_float, preview, push_float, shorten, stem};
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::matrix::Matrix;
@@ -60,11 +57,7 @@ impl std::fmt::Display for LabelColumn {
 /// `line N, column J (name)`); [`Error::TooLarge`] for an overlong line.
 pub fn read_csv<T: Float>(path: &Path, label_column: Option<&LabelColumn>) -> Result<Dataset<T>> {
     let file = File::open(path).map_err(|e| io_err(path, &e))?;
-    let mut ds = read_csv_from(
-        BufReader::new(file),
-        &path.display().to_string(),
-        label_column,
-    )?;
+    let mut ds = read_csv_from(BufReader::new(file), &path.display().to_string(), label_column)?;
     ds.name = stem(path);
     Ok(ds)
 }
@@ -81,10 +74,7 @@ pub fn read_csv_from<T: Float, R: BufRead>(
     if header.len() < 2 {
         return Err(lines.err(
             format!("line {header_line} (header)"),
-            format!(
-                "need at least 2 columns (features and a label), found {}",
-                header.len()
-            ),
+            format!("need at least 2 columns (features and a label), found {}", header.len()),
         ));
     }
     let label = resolve_label(
@@ -221,10 +211,7 @@ pub fn read_csv_features_from<T: Float, R: BufRead>(
         .collect();
     let labels = label.map(|_| {
         let raw = body.interner.raw_labels();
-        body.label_ids
-            .iter()
-            .map(|&i| raw[i as usize].clone())
-            .collect()
+        body.label_ids.iter().map(|&i| raw[i as usize].clone()).collect()
     });
     Ok(FeatureTable {
         x: body.x,
@@ -295,9 +282,7 @@ struct Body<T> {
 fn read_header<R: BufRead>(lines: &mut Lines<R>) -> Result<(usize, Vec<String>)> {
     let source = lines.source.clone();
     let Some((n, line)) = lines.next_line()? else {
-        return Err(Error::empty(format!(
-            "{source}: empty file (a header row is required)"
-        )));
+        return Err(Error::empty(format!("{source}: empty file (a header row is required)")));
     };
     let mut header = Vec::new();
     for f in Fields::new(line) {
@@ -315,12 +300,7 @@ fn read_header<R: BufRead>(lines: &mut Lines<R>) -> Result<(usize, Vec<String>)>
     Ok((n, header))
 }
 
-fn resolve_label<R>(
-    lines: &Lines<R>,
-    header_line: usize,
-    header: &[String],
-    col: &LabelColumn,
-) -> Result<usize> {
+fn resolve_label<R>(lines: &Lines<R>, header_line: usize, header: &[String], col: &LabelColumn) -> Result<usize> {
     let loc = format!("line {header_line} (header)");
     match col {
         LabelColumn::Index(i) if *i < header.len() => Ok(*i),
@@ -336,9 +316,7 @@ fn resolve_label<R>(
             let mut hits = header.iter().enumerate().filter(|(_, h)| *h == name);
             match (hits.next(), hits.next()) {
                 (Some((j, _)), None) => Ok(j),
-                (Some(_), Some(_)) => {
-                    Err(lines.err(loc, format!("more than one column is named `{name}`")))
-                }
+                (Some(_), Some(_)) => Err(lines.err(loc, format!("more than one column is named `{name}`"))),
                 (None, _) => Err(lines.err(
                     loc,
                     format!(
@@ -353,11 +331,7 @@ fn resolve_label<R>(
 }
 
 /// Parses the data rows: features into a matrix, the `label` column (if any) interned.
-fn read_body<T: Float, R: BufRead>(
-    lines: &mut Lines<R>,
-    header: &[String],
-    label: Option<usize>,
-) -> Result<Body<T>> {
+fn read_body<T: Float, R: BufRead>(lines: &mut Lines<R>, header: &[String], label: Option<usize>) -> Result<Body<T>> {
     let w = header.len();
     let d = w - usize::from(label.is_some());
     let mut data: Vec<T> = Vec::new();
@@ -387,10 +361,7 @@ fn read_body<T: Float, R: BufRead>(
             return Err(Error::Parse {
                 path: source.clone(),
                 location: format!("line {n}"),
-                message: format!(
-                    "expected {w} fields (as in the header), found {}",
-                    fields.len()
-                ),
+                message: format!("expected {w} fields (as in the header), found {}", fields.len()),
             });
         }
         for (j, f) in fields.iter().enumerate() {
@@ -500,10 +471,7 @@ impl<R: BufRead> Lines<R> {
             Err(e) => Err(Error::Parse {
                 path: self.source.clone(),
                 location: format!("line {}", self.line_no),
-                message: format!(
-                    "invalid UTF-8 at byte {} of the line",
-                    e.valid_up_to() + start + 1
-                ),
+                message: format!("invalid UTF-8 at byte {} of the line", e.valid_up_to() + start + 1),
             }),
         }
     }
@@ -553,9 +521,7 @@ impl<'a> Iterator for Fields<'a> {
                     Some(off) => {
                         let q = i + off;
                         if bytes.get(q + 1) == Some(&b'"') {
-                            owned
-                                .get_or_insert_with(String::new)
-                                .push_str(&self.line[seg..=q]);
+                            owned.get_or_insert_with(String::new).push_str(&self.line[seg..=q]);
                             i = q + 2;
                             seg = i;
                         } else {
@@ -609,10 +575,7 @@ mod tests {
     #[test]
     fn splits_quoted_and_plain_fields() {
         assert_eq!(fields("a,b"), vec![Ok("a".into()), Ok("b".into())]);
-        assert_eq!(
-            fields(" a , b ,"),
-            vec![Ok("a".into()), Ok("b".into()), Ok("".into())]
-        );
+        assert_eq!(fields(" a , b ,"), vec![Ok("a".into()), Ok("b".into()), Ok("".into())]);
         assert_eq!(
             fields(r#""x, y","say ""hi""",3"#),
             vec![Ok("x, y".into()), Ok(r#"say "hi""#.into()), Ok("3".into())]

@@ -36,11 +36,7 @@ pub const MAX_DENSE_ELEMENTS: usize = 1 << 30;
 /// [`MAX_LIBSVM_FEATURES`] or a dense size above [`MAX_DENSE_ELEMENTS`].
 pub fn read_libsvm<T: Float>(path: &Path, n_features: Option<usize>) -> Result<Dataset<T>> {
     let file = File::open(path).map_err(|e| io_err(path, &e))?;
-    let mut ds = read_libsvm_from(
-        BufReader::new(file),
-        &path.display().to_string(),
-        n_features,
-    )?;
+    let mut ds = read_libsvm_from(BufReader::new(file), &path.display().to_string(), n_features)?;
     ds.name = stem(path);
     Ok(ds)
 }
@@ -82,10 +78,7 @@ pub fn read_libsvm_from<T: Float, R: BufRead>(
         for (t, tok) in tokens.enumerate() {
             let k = t + 2;
             let Some((is, vs)) = tok.split_once(':') else {
-                return Err(err(
-                    k,
-                    format!("expected `index:value`, found `{}`", shorten(tok)),
-                ));
+                return Err(err(k, format!("expected `index:value`, found `{}`", shorten(tok))));
             };
             if is == "qid" {
                 continue;
@@ -102,10 +95,7 @@ pub fn read_libsvm_from<T: Float, R: BufRead>(
                 Ok(i) => i as usize,
                 Err(_) if !is.is_empty() && is.bytes().all(|b| b.is_ascii_digit()) => {
                     return Err(Error::TooLarge {
-                        what: format!(
-                            "{source}: line {n}, field {k}: feature index {} overflows",
-                            shorten(is)
-                        ),
+                        what: format!("{source}: line {n}, field {k}: feature index {} overflows", shorten(is)),
                     });
                 }
                 Err(_) => {
@@ -118,10 +108,7 @@ pub fn read_libsvm_from<T: Float, R: BufRead>(
             if let Some(d) = n_features
                 && i > d
             {
-                return Err(err(
-                    k,
-                    format!("feature index {i} exceeds the number of features {d}"),
-                ));
+                return Err(err(k, format!("feature index {i} exceeds the number of features {d}")));
             }
             let v = parse_float::<T>(vs).map_err(|m| err(k, m))?;
             width = width.max(i);
@@ -147,9 +134,7 @@ pub fn read_libsvm_from<T: Float, R: BufRead>(
     }
     let d = n_features.unwrap_or(width);
     if d == 0 {
-        return Err(Error::empty(format!(
-            "{source}: no features (every sample is empty)"
-        )));
+        return Err(Error::empty(format!("{source}: no features (every sample is empty)")));
     }
     let total = checked_size(rows, d, "LIBSVM dense matrix")?;
     if total > MAX_DENSE_ELEMENTS {
@@ -193,10 +178,7 @@ pub fn write_libsvm<T: Float>(path: &Path, ds: &Dataset<T>) -> Result<()> {
         return Err(Error::Parse {
             path: shown,
             location: format!("class {k}"),
-            message: format!(
-                "class name `{}` cannot be written in LIBSVM format",
-                shorten(c)
-            ),
+            message: format!("class name `{}` cannot be written in LIBSVM format", shorten(c)),
         });
     }
     let file = File::create(path).map_err(|e| io_err(path, &e))?;

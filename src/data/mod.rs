@@ -25,13 +25,10 @@ pub mod toy;
 
 pub use builtin::{REAL_NAMES, real_by_name};
 pub use csv::{
-    FeatureTable, LabelColumn, read_csv, read_csv_features, read_csv_features_from, read_csv_from,
-    write_csv,
+    FeatureTable, LabelColumn, read_csv, read_csv_features, read_csv_features_from, read_csv_from, write_csv,
 };
 pub use libsvm::{read_libsvm, read_libsvm_from, write_libsvm};
-pub use npy::{
-    read_npy_dataset, read_npy_labels, read_npy_matrix, write_npy_labels, write_npy_matrix,
-};
+pub use npy::{read_npy_dataset, read_npy_labels, read_npy_matrix, write_npy_labels, write_npy_matrix};
 pub use scale::Scaler;
 pub use split::train_test_split;
 pub use toy::{TOY_NAMES, by_name};
@@ -147,11 +144,7 @@ impl<T: Copy + Default> Dataset<T> {
                 format!("index {bad}"),
             ));
         }
-        let mut data = Vec::with_capacity(crate::error::checked_size(
-            indices.len(),
-            d,
-            "selected rows",
-        )?);
+        let mut data = Vec::with_capacity(crate::error::checked_size(indices.len(), d, "selected rows")?);
         let mut y = Vec::with_capacity(indices.len());
         for &i in indices {
             data.extend_from_slice(self.x.row(i));
@@ -282,10 +275,7 @@ fn sort_classes(raw: &[String]) -> (Vec<String>, Vec<u32>) {
     match numeric {
         Some(vals) => {
             // -0.0 and 0.0 are the same class: normalise before sorting.
-            let vals: Vec<f64> = vals
-                .into_iter()
-                .map(|v| if v == 0.0 { 0.0 } else { v })
-                .collect();
+            let vals: Vec<f64> = vals.into_iter().map(|v| if v == 0.0 { 0.0 } else { v }).collect();
             let mut uniq = vals.clone();
             uniq.sort_by(f64::total_cmp);
             uniq.dedup();

@@ -110,9 +110,7 @@ fn read_header(r: &mut impl Read, source: &str) -> Result<(Header, usize)> {
             return Err(perr(
                 source,
                 "header",
-                format!(
-                    "unsupported .npy format version {major}.{minor} (1.0, 2.0 and 3.0 are supported)"
-                ),
+                format!("unsupported .npy format version {major}.{minor} (1.0, 2.0 and 3.0 are supported)"),
             ));
         }
     };
@@ -124,8 +122,7 @@ fn read_header(r: &mut impl Read, source: &str) -> Result<(Header, usize)> {
     let mut text = vec![0u8; len];
     read_exact_or(r, &mut text, source, "header")?;
     let text = if major == 3 {
-        std::str::from_utf8(&text)
-            .map_err(|_| perr(source, "header", "header is not valid UTF-8"))?
+        std::str::from_utf8(&text).map_err(|_| perr(source, "header", "header is not valid UTF-8"))?
     } else {
         if !text.is_ascii() {
             return Err(perr(source, "header", "header is not ASCII"));
@@ -204,11 +201,7 @@ impl LitParser<'_> {
                     }
                     return Err(format!("expected `,` or `{}` in header", close as char));
                 }
-                Ok(if is_tuple {
-                    Lit::Tuple(items)
-                } else {
-                    Lit::Other
-                })
+                Ok(if is_tuple { Lit::Tuple(items) } else { Lit::Other })
             }
             Some(b'{') => {
                 // A nested dict (structured dtypes): skip it, balanced.
@@ -248,8 +241,7 @@ impl LitParser<'_> {
             }
             Some(c) if c.is_ascii_alphabetic() => {
                 let start = self.pos;
-                while self.pos < self.s.len()
-                    && (self.s[self.pos].is_ascii_alphanumeric() || self.s[self.pos] == b'_')
+                while self.pos < self.s.len() && (self.s[self.pos].is_ascii_alphanumeric() || self.s[self.pos] == b'_')
                 {
                     self.pos += 1;
                 }
@@ -259,10 +251,7 @@ impl LitParser<'_> {
                     _ => Lit::Other,
                 })
             }
-            Some(&c) => Err(format!(
-                "unexpected character `{}` in header",
-                c.escape_ascii()
-            )),
+            Some(&c) => Err(format!("unexpected character `{}` in header", c.escape_ascii())),
         };
         self.depth -= 1;
         r
@@ -310,7 +299,7 @@ fn parse_dict(text: &str, source: &str) -> Result<Header> {
         Some(Lit::Str(s)) => s,
         Some(_) => {
             return Err(bad(
-                "structured dtypes are not supported ('descr' is not a string)".to_string(),
+                "structured dtypes are not supported ('descr' is not a string)".to_string()
             ));
         }
         None => return Err(bad("missing key 'descr'".to_string())),
@@ -413,12 +402,7 @@ fn dtype_message(descr: &str, wanted: &str) -> String {
 
 /// Reads the data after the header: exactly `h.data_bytes`, with no allocation beyond
 /// what the input holds. `available`: the bytes left in the input when known.
-fn read_data(
-    r: &mut impl Read,
-    h: &Header,
-    available: Option<u64>,
-    source: &str,
-) -> Result<Vec<u8>> {
+fn read_data(r: &mut impl Read, h: &Header, available: Option<u64>, source: &str) -> Result<Vec<u8>> {
     let need = h.data_bytes;
     if let Some(av) = available {
         if av < need as u64 {
@@ -544,10 +528,7 @@ fn npy_matrix<T: Float>(r: &mut impl Read, total: Option<u64>, source: &str) -> 
         return Err(perr(
             source,
             "header",
-            format!(
-                "expected a 2-D array (samples × features), found shape {:?}",
-                h.shape
-            ),
+            format!("expected a 2-D array (samples × features), found shape {:?}", h.shape),
         ));
     };
     if rows == 0 || cols == 0 {
@@ -561,11 +542,7 @@ fn npy_matrix<T: Float>(r: &mut impl Read, total: Option<u64>, source: &str) -> 
         } else {
             format!("non-finite value {v}")
         };
-        perr(
-            source,
-            &format!("row {}, column {}", k / cols, k % cols),
-            what,
-        )
+        perr(source, &format!("row {}, column {}", k / cols, k % cols), what)
     };
     match dtype {
         Dtype::F4 => {
@@ -656,13 +633,8 @@ fn npy_labels(r: &mut impl Read, total: Option<u64>, source: &str) -> Result<Vec
             }
             _ => {
                 let u = u64::from_le_bytes(a);
-                i64::try_from(u).map_err(|_| {
-                    perr(
-                        source,
-                        &format!("element {k}"),
-                        format!("label {u} is above i64::MAX"),
-                    )
-                })?
+                i64::try_from(u)
+                    .map_err(|_| perr(source, &format!("element {k}"), format!("label {u} is above i64::MAX")))?
             }
         };
         out.push(v);
@@ -686,13 +658,7 @@ pub fn read_npy_dataset<T: Float>(x_path: &Path, y_path: &Path) -> Result<Datase
     }
     let (classes, y) = classes_from_i64(&raw)?;
     let d = x.cols();
-    Dataset::new(
-        x,
-        y,
-        classes,
-        (0..d).map(|j| format!("f{j}")).collect(),
-        stem(x_path),
-    )
+    Dataset::new(x, y, classes, (0..d).map(|j| format!("f{j}")).collect(), stem(x_path))
 }
 
 /// Builds a version 1.0 header (padded so that the data starts at a multiple of 64).
@@ -701,11 +667,7 @@ fn header_bytes(descr: &str, shape: &[usize]) -> Vec<u8> {
         [n] => format!("({n},)"),
         _ => format!(
             "({})",
-            shape
-                .iter()
-                .map(|d| d.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
+            shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
         ),
     };
     let mut dict = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_s}, }}");
@@ -732,10 +694,7 @@ pub fn write_npy_matrix<T: Float>(path: &Path, x: &Matrix<T>) -> Result<()> {
 /// [`write_npy_matrix`] to any writer.
 pub fn write_npy_matrix_to<T: Float, W: Write>(w: &mut W, x: &Matrix<T>) -> std::io::Result<()> {
     let f32s = T::NAME == "f32";
-    w.write_all(&header_bytes(
-        if f32s { "<f4" } else { "<f8" },
-        &[x.rows(), x.cols()],
-    ))?;
+    w.write_all(&header_bytes(if f32s { "<f4" } else { "<f8" }, &[x.rows(), x.cols()]))?;
     let mut buf = Vec::with_capacity(x.cols() * 8);
     for row in x.iter_rows() {
         buf.clear();

@@ -28,9 +28,7 @@ impl Scaler {
     pub fn fit<T: Float>(x: &Matrix<T>) -> Result<Scaler> {
         let (n, d) = x.shape();
         if n == 0 || d == 0 {
-            return Err(Error::empty(format!(
-                "cannot fit a scaler to a {n}×{d} matrix"
-            )));
+            return Err(Error::empty(format!("cannot fit a scaler to a {n}×{d} matrix")));
         }
         x.view().check_finite("scaler input")?;
         let nf = n as f64;
@@ -69,11 +67,7 @@ impl Scaler {
             .zip(&maxdev)
             .zip(&mean)
             .map(|((&s, &md), &m)| {
-                let std = if md.is_finite() {
-                    md * (s / nf).sqrt()
-                } else {
-                    f64::MAX
-                };
+                let std = if md.is_finite() { md * (s / nf).sqrt() } else { f64::MAX };
                 if std == 0.0 || std < 10.0 * f64::EPSILON * m.abs() || !std.is_finite() {
                     1.0
                 } else {
@@ -165,13 +159,7 @@ impl Scaler {
         self.check_shape(x)?;
         let mut out = x.clone();
         for i in 0..out.rows() {
-            for (j, ((v, &m), &s)) in out
-                .row_mut(i)
-                .iter_mut()
-                .zip(&self.mean)
-                .zip(&self.scale)
-                .enumerate()
-            {
+            for (j, ((v, &m), &s)) in out.row_mut(i).iter_mut().zip(&self.mean).zip(&self.scale).enumerate() {
                 let t = T::from_f64(v.to_f64() * s + m);
                 if !t.is_finite() {
                     return Err(Error::NonFinite {

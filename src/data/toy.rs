@@ -115,11 +115,7 @@ fn check_noise(name: &'static str, v: f64) -> Result<()> {
 
 /// `i`-th of `m` evenly spaced points in `[0, 1]` (0.5 when `m == 1`).
 fn linspace01(i: usize, m: usize) -> f64 {
-    if m <= 1 {
-        0.5
-    } else {
-        i as f64 / (m - 1) as f64
-    }
+    if m <= 1 { 0.5 } else { i as f64 / (m - 1) as f64 }
 }
 
 /// Isotropic Gaussian blobs, like scikit-learn's `make_blobs`: `k` centres drawn
@@ -143,13 +139,7 @@ pub fn blobs(n: usize, k: usize, dim: usize, cluster_std: f64, seed: u64) -> Res
             let c: Vec<f64> = (0..dim).map(|_| rng.uniform() * 20.0 - 10.0).collect();
             let d = centres
                 .iter()
-                .map(|o| {
-                    o.iter()
-                        .zip(&c)
-                        .map(|(a, b)| (a - b) * (a - b))
-                        .sum::<f64>()
-                        .sqrt()
-                })
+                .map(|o| o.iter().zip(&c).map(|(a, b)| (a - b) * (a - b)).sum::<f64>().sqrt())
                 .fold(f64::INFINITY, f64::min);
             let better = best.as_ref().is_none_or(|(bd, _)| d > *bd);
             if better {
@@ -214,10 +204,7 @@ pub fn circles(n: usize, noise: f64, factor: f64, seed: u64) -> Result<Dataset<f
         for i in 0..m {
             let t = TAU * i as f64 / m as f64;
             b.push(
-                &[
-                    r * t.cos() + noise * rng.normal(),
-                    r * t.sin() + noise * rng.normal(),
-                ],
+                &[r * t.cos() + noise * rng.normal(), r * t.sin() + noise * rng.normal()],
                 c,
             );
         }
@@ -259,10 +246,7 @@ pub fn spirals(n: usize, k_arms: usize, noise: f64, seed: u64) -> Result<Dataset
             let r = 0.1 + s;
             let th = TAU * c as f64 / k_arms as f64 + 3.0 * PI * s;
             b.push(
-                &[
-                    r * th.cos() + noise * rng.normal(),
-                    r * th.sin() + noise * rng.normal(),
-                ],
+                &[r * th.cos() + noise * rng.normal(), r * th.sin() + noise * rng.normal()],
                 c,
             );
         }
@@ -274,24 +258,11 @@ pub fn spirals(n: usize, k_arms: usize, noise: f64, seed: u64) -> Result<Dataset
 /// have independent `N(0, separation² / (2·dim))` coordinates, so two means are about
 /// `separation` apart. `separation ≈ 1–3` gives heavily overlapping classes (no
 /// classifier reaches 100 %), larger values easier ones.
-pub fn gaussians_overlap(
-    n: usize,
-    k_classes: usize,
-    dim: usize,
-    separation: f64,
-    seed: u64,
-) -> Result<Dataset<f64>> {
+pub fn gaussians_overlap(n: usize, k_classes: usize, dim: usize, separation: f64, seed: u64) -> Result<Dataset<f64>> {
     gaussians(n, k_classes, dim, separation, 1.0, seed)
 }
 
-fn gaussians(
-    n: usize,
-    k: usize,
-    dim: usize,
-    separation: f64,
-    std: f64,
-    seed: u64,
-) -> Result<Dataset<f64>> {
+fn gaussians(n: usize, k: usize, dim: usize, separation: f64, std: f64, seed: u64) -> Result<Dataset<f64>> {
     check_k(k)?;
     check_dim(dim)?;
     check_n(n, k)?;
@@ -299,9 +270,7 @@ fn gaussians(
     check_noise("noise", std)?;
     let mut rng = Rng::new(seed);
     let s = separation / (2.0 * dim as f64).sqrt();
-    let means: Vec<Vec<f64>> = (0..k)
-        .map(|_| (0..dim).map(|_| s * rng.normal()).collect())
-        .collect();
+    let means: Vec<Vec<f64>> = (0..k).map(|_| (0..dim).map(|_| s * rng.normal()).collect()).collect();
     let mut b = Builder::new(n, k, dim)?;
     let mut row = vec![0.0; dim];
     for (c, m) in per_class(n, k) {
@@ -328,13 +297,7 @@ fn gaussians(
 /// | `xor` | cluster standard deviation (0.3) | 2 only | |
 /// | `spirals` | noise standard deviation (0.05) | 3 | |
 /// | `gaussians` | within-class standard deviation (1.0) | 5 | 20 features, means ≈ 2 apart |
-pub fn by_name(
-    name: &str,
-    n: usize,
-    noise: Option<f64>,
-    classes: Option<usize>,
-    seed: u64,
-) -> Result<Dataset<f64>> {
+pub fn by_name(name: &str, n: usize, noise: Option<f64>, classes: Option<usize>, seed: u64) -> Result<Dataset<f64>> {
     let two_only = |what: &str| -> Result<()> {
         match classes {
             None | Some(2) => Ok(()),
@@ -360,16 +323,11 @@ pub fn by_name(
             xor(n, noise.unwrap_or(0.3), seed)
         }
         "spirals" => spirals(n, classes.unwrap_or(3), noise.unwrap_or(0.05), seed),
-        "gaussians" | "gaussians_overlap" => {
-            gaussians(n, classes.unwrap_or(5), 20, 2.0, noise.unwrap_or(1.0), seed)
-        }
+        "gaussians" | "gaussians_overlap" => gaussians(n, classes.unwrap_or(5), 20, 2.0, noise.unwrap_or(1.0), seed),
         _ => Err(Error::hyper(
             "dataset",
             name,
-            format!(
-                "unknown toy data set; expected one of: {}",
-                TOY_NAMES.join(", ")
-            ),
+            format!("unknown toy data set; expected one of: {}", TOY_NAMES.join(", ")),
         )),
     }
 }

@@ -30,11 +30,7 @@ impl FitConfig {
     pub fn validate(self) -> Result<Self> {
         let lr = self.learning_rate;
         if !(lr.is_finite() && lr > 0.0) {
-            return Err(Error::hyper(
-                "learning_rate",
-                lr,
-                "must be a finite number > 0",
-            ));
+            return Err(Error::hyper("learning_rate", lr, "must be a finite number > 0"));
         }
         if self.epochs == 0 {
             return Err(Error::hyper("epochs", 0, "must be at least 1"));
@@ -99,11 +95,7 @@ pub(crate) fn fit<T: Float>(
     let mut gb = vec![T::ZERO; t];
     let mut backup_w = w.as_slice().to_vec();
     let mut backup_b = b.to_vec();
-    let mut perm: Vec<u32> = if minibatch {
-        (0..n as u32).collect()
-    } else {
-        Vec::new()
-    };
+    let mut perm: Vec<u32> = if minibatch { (0..n as u32).collect() } else { Vec::new() };
     let mut rng = Rng::new(cfg.seed);
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
@@ -131,17 +123,7 @@ pub(crate) fn fit<T: Float>(
                 (None, n)
             };
             let scale = T::ONE / T::from_usize(m);
-            let loss = loss_and_grad_unchecked(
-                w.view(),
-                b,
-                x,
-                labels,
-                rows,
-                scale,
-                &mut ws,
-                &mut gw,
-                &mut gb,
-            );
+            let loss = loss_and_grad_unchecked(w.view(), b, x, labels, rows, scale, &mut ws, &mut gw, &mut gb);
             if !loss.is_finite() {
                 // The current parameters already give a non-finite loss: go back one step.
                 w.as_mut_slice().copy_from_slice(&backup_w);

@@ -41,11 +41,7 @@ impl Partition {
         let elem = std::mem::size_of::<T>();
         let block_rows = (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16;
         let n_blocks = rows.div_ceil(block_rows);
-        let per_shard = d
-            .saturating_mul(t)
-            .saturating_add(t)
-            .saturating_mul(elem)
-            .max(1);
+        let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
         let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
         let n_shards = n_blocks.min(MAX_SHARDS).min(by_memory).max(1);
         Partition {
@@ -283,8 +279,7 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
                         sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                         sh.yg[j] = labels[ri as usize];
                     }
-                    let xb = MatRef::new(&sh.xg[..k * d], k, d, d)
-                        .expect("gather buffer sized by the workspace");
+                    let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the workspace");
                     kernels::block_loss_grad(
                         &plan,
                         xb,
@@ -307,21 +302,18 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     if plan.fused {
         // Shards hold Gᵀ (t × dp): reduce and transpose, row j of G from column j of Gᵀ.
         let dp = plan.dp;
-        grad_w
-            .par_chunks_mut(t * 64)
-            .enumerate()
-            .for_each(|(c, out)| {
-                for (jj, orow) in out.chunks_exact_mut(t).enumerate() {
-                    let j = c * 64 + jj;
-                    for (k, o) in orow.iter_mut().enumerate() {
-                        let mut acc = shards[0].gw[k * dp + j];
-                        for sh in &shards[1..] {
-                            acc += sh.gw[k * dp + j];
-                        }
-                        *o = acc;
+        grad_w.par_chunks_mut(t * 64).enumerate().for_each(|(c, out)| {
+            for (jj, orow) in out.chunks_exact_mut(t).enumerate() {
+                let j = c * 64 + jj;
+                for (k, o) in orow.iter_mut().enumerate() {
+                    let mut acc = shards[0].gw[k * dp + j];
+                    for sh in &shards[1..] {
+                        acc += sh.gw[k * dp + j];
                     }
+                    *o = acc;
                 }
-            });
+            }
+        });
     } else {
         reduce_plain(shards, grad_w);
     }
@@ -337,17 +329,14 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
 /// Element-wise sum of the shards' d×t gradients, in shard order.
 fn reduce_plain<T: Float>(shards: &[Shard<T>], grad_w: &mut [T]) {
     const CHUNK: usize = 4096;
-    grad_w
-        .par_chunks_mut(CHUNK)
-        .enumerate()
-        .for_each(|(c, out)| {
-            let off = c * CHUNK;
-            let len = out.len();
-            out.copy_from_slice(&shards[0].gw[off..off + len]);
-            for sh in &shards[1..] {
-                for (o, &v) in out.iter_mut().zip(&sh.gw[off..off + len]) {
-                    *o += v;
-                }
+    grad_w.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+        let off = c * CHUNK;
+        let len = out.len();
+        out.copy_from_slice(&shards[0].gw[off..off + len]);
+        for sh in &shards[1..] {
+            for (o, &v) in out.iter_mut().zip(&sh.gw[off..off + len]) {
+                *o += v;
             }
-        });
+        }
+    });
 }

@@ -8,13 +8,7 @@ pub fn random_problem(n: usize, d: usize, t: usize, seed: u64) -> (Vec<f64>, Vec
     let mut rng = Rng::new(seed);
     let x: Vec<f64> = (0..n * d).map(|_| rng.normal()).collect();
     let y: Vec<u32> = (0..n)
-        .map(|i| {
-            if i < t {
-                i as u32
-            } else {
-                rng.below(t as u64) as u32
-            }
-        })
+        .map(|i| if i < t { i as u32 } else { rng.below(t as u64) as u32 })
         .collect();
     (x, y)
 }
