@@ -65,7 +65,15 @@ fn full_batch_gd_matches_scalar_oracle_f64_and_f32() {
         assert!(rel(&b, &br) <= 1e-10, "f64 b rel err {}", rel(&b, &br));
         let (w, b) = engine_f32(&x, &y, n, d, 0.5, 30, None, 0);
         assert!(rel(&w, &wr) <= 1e-5, "f32 W rel err {} at {n}×{d}×{t}", rel(&w, &wr));
-        assert!(rel(&b, &br) <= 1e-5, "f32 b rel err {}", rel(&b, &br));
+        // b is a sum of near-cancelling terms: measure it on the parameters' scale.
+        let scale = max_abs(&wr).max(max_abs(&br));
+        let eb = max_abs_diff(&b, &br) / scale;
+        assert!(
+            eb <= 1e-5,
+            "f32 b err {eb} at {n}×{d}×{t} (|b| {}, |W| {})",
+            max_abs(&br),
+            max_abs(&wr)
+        );
     }
 }
 

@@ -23,6 +23,8 @@ pub const MAX_SHARDS: usize = 16;
 const SHARD_GRADIENT_BUDGET: usize = 64 << 20;
 /// Target size of one row block of X, in bytes (it should stay in L2 between the two GEMMs).
 const BLOCK_BYTES: usize = 192 << 10;
+/// Target size of one row block on the GEMM path (large class counts).
+const GEMM_BLOCK_BYTES: usize = 2 << 20;
 
 /// How rows are cut into blocks and blocks into shards. A pure function of the shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +41,13 @@ impl Partition {
     /// The partition for `rows` rows of `d` features and `t` classes of element type `T`.
     pub fn new<T: Float>(rows: usize, d: usize, t: usize) -> Self {
         let elem = std::mem::size_of::<T>();
-        let block_rows = (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16;
+        // Above the fused kernels' class range the GEMM packs W for every block: larger
+        // blocks amortise that packing (measured on 20000×2000×100).
+        let block_rows = if t > crate::kernels::FUSED_MAX_CLASSES {
+            (GEMM_BLOCK_BYTES / (d.max(1) * elem)).clamp(64, 1024) / 16 * 16
+        } else {
+            (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16
+        };
         let n_blocks = rows.div_ceil(block_rows);
         let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
         let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
