@@ -55,17 +55,19 @@ pub enum Error {
     /// Prediction or inspection before `fit`.
     #[error("the model is not fitted: call fit first")]
     NotFitted,
-    /// The loss or a parameter became non-finite during training.
+    /// The loss or a parameter became non-finite during training, or the loss exploded
+    /// (see `train::fit::DIVERGENCE_FACTOR`).
     #[error(
-        "training diverged at epoch {epoch}: {what} became non-finite with learning rate {learning_rate}; \
-         the last finite parameters (after epoch {last_good_epoch}) were kept; try a learning rate of {suggested} or smaller"
+        "training diverged at epoch {epoch}: {what} with learning rate {learning_rate}; \
+         the last good parameters (after epoch {last_good_epoch}) were kept; try a learning rate of {suggested} or smaller"
     )]
     Diverged {
         /// The 1-based epoch in which divergence was detected.
         epoch: usize,
         /// The number of epochs whose parameters were finite (0: the initial ones).
         last_good_epoch: usize,
-        /// What became non-finite (`"loss"` or `"weights"`).
+        /// What happened (`"the loss became non-finite"`, `"the weights became non-finite"`,
+        /// `"the loss reached …"`).
         what: String,
         /// The learning rate that was used.
         learning_rate: f64,

@@ -246,7 +246,7 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
             return Err(Error::Diverged {
                 epoch: 0,
                 last_good_epoch: 0,
-                what: "weights".into(),
+                what: "the weights became non-finite".into(),
                 learning_rate: lr,
                 suggested: lr / 10.0,
             });

@@ -164,3 +164,30 @@ fn workspace_and_view_errors() {
     ));
     assert!(multilogit::MatRef::new(&[1.0f32; 3], 2, 2, 2).is_err());
 }
+
+#[test]
+fn an_oversized_learning_rate_on_overlapping_classes_is_divergence_too() {
+    // Overlapping classes: gradients stay bounded, so the loss explodes without overflowing.
+    let mut rng = multilogit::rng::Rng::new(3);
+    let x: Vec<f64> = (0..400).map(|_| rng.normal()).collect();
+    let y: Vec<u32> = (0..200).map(|i| (i % 3) as u32).collect();
+    let x = Matrix::from_vec(200, 2, x).unwrap();
+    let mut m = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(1e4)
+        .epochs(100);
+    match m.fit(&x, &y) {
+        Err(Error::Diverged { epoch, what, .. }) => {
+            assert!(epoch <= 5, "detected late: epoch {epoch}");
+            assert!(what.contains("loss"), "{what}");
+        }
+        other => panic!("{other:?}"),
+    }
+    // The kept parameters are the last ones whose loss was below the limit.
+    let limit = multilogit::train::fit::DIVERGENCE_FACTOR * 3f64.ln();
+    assert!(m.loss(&x, &y).unwrap() <= limit);
+    // A sane rate on the same data trains normally.
+    let mut ok = LogisticClassifierMultinomial::<f64>::new()
+        .learning_rate(0.5)
+        .epochs(100);
+    assert!(ok.fit(&x, &y).is_ok());
+}

@@ -10,6 +10,10 @@ use crate::rng::Rng;
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
 use crate::train::optim::sgd_step;
 
+/// Training stops as diverged when a step's mean loss exceeds this multiple of `ln T`,
+/// the loss of the zero initial parameters (or when any loss or parameter is not finite).
+pub const DIVERGENCE_FACTOR: f64 = 100.0;
+
 /// Validated training hyperparameters (see [`FitConfig::validate`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitConfig {
@@ -100,6 +104,10 @@ pub(crate) fn fit<T: Float>(
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
+    // Training starts at W = 0, b = 0, whose loss is ln T per row; gradient descent at a
+    // workable rate never comes near a hundred times that. (Softmax gradients are bounded,
+    // so an oversized rate often oscillates at a huge but finite loss rather than overflow.)
+    let explode = DIVERGENCE_FACTOR * (t as f64).ln().max(f64::MIN_POSITIVE);
     let diverged = |epoch: usize, last_good: usize, what: &str| Error::Diverged {
         epoch,
         last_good_epoch: last_good,
@@ -124,11 +132,20 @@ pub(crate) fn fit<T: Float>(
             };
             let scale = T::ONE / T::from_usize(m);
             let loss = loss_and_grad_unchecked(w.view(), b, x, labels, rows, scale, &mut ws, &mut gw, &mut gb);
-            if !loss.is_finite() {
-                // The current parameters already give a non-finite loss: go back one step.
+            if !loss.is_finite() || loss / m as f64 > explode {
+                // The current parameters already give a non-finite (or exploded) loss: go
+                // back one step.
                 w.as_mut_slice().copy_from_slice(&backup_w);
                 b.copy_from_slice(&backup_b);
-                return Err(diverged(epoch, epoch.saturating_sub(2), "loss"));
+                let what = if loss.is_finite() {
+                    format!(
+                        "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
+                        loss / m as f64
+                    )
+                } else {
+                    "the loss became non-finite".to_string()
+                };
+                return Err(diverged(epoch, epoch.saturating_sub(2), &what));
             }
             epoch_loss += loss;
             backup_w.copy_from_slice(w.as_slice());
@@ -136,7 +153,7 @@ pub(crate) fn fit<T: Float>(
             if !sgd_step(w.as_mut_slice(), b, &gw, &gb, lr) {
                 w.as_mut_slice().copy_from_slice(&backup_w);
                 b.copy_from_slice(&backup_b);
-                return Err(diverged(epoch, epoch - 1, "weights"));
+                return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
             }
         }
         let mean = epoch_loss / n as f64;
