@@ -1,7 +1,7 @@
 //! One full-batch epoch on synthetic data, fused engine vs a naive unfused epoch, and the
 //! fused softmax/δ kernel alone.
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use multilogit::kernels::{gemm, softmax};
+use multilogit::kernels::{Kernel, force_kernel, gemm, softmax};
 use multilogit::rng::Rng;
 use multilogit::train::{Workspace, loss_and_grad};
 use multilogit::{MatRef, Matrix};
@@ -61,6 +61,8 @@ fn epoch_benches(c: &mut Criterion) {
         ("tall", 500_000, 64, 8),
         ("wide", 20_000, 2000, 100),
     ];
+    // MULTILOGIT_BENCH_SHAPES=mnist,tall,wide (or all) picks the shapes; mnist by default,
+    // since the other two take minutes per configuration on two cores.
     let only = std::env::var("MULTILOGIT_BENCH_SHAPES").unwrap_or_else(|_| "mnist".into());
     let mut group = c.benchmark_group("epoch_f32");
     group.sample_size(10);
@@ -70,14 +72,19 @@ fn epoch_benches(c: &mut Criterion) {
     {
         let (x, y) = synthetic(n, d, t, 7);
         group.throughput(Throughput::Elements((n * d * t * 4) as u64));
-        for threads in [1usize, 2] {
+        // The default kernel on 1 and 2 threads, then every other kernel family on 2 threads.
+        let mut runs: Vec<(Option<Kernel>, usize)> = vec![(None, 1), (None, 2)];
+        runs.extend(Kernel::ALL.into_iter().filter(|k| k.available()).map(|k| (Some(k), 2)));
+        for (kernel, threads) in runs {
+            force_kernel(kernel).unwrap();
+            let label = kernel.map_or("fused".to_string(), |k| format!("kernel-{}", k.name()));
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let mut w = Matrix::<f32>::zeros(d, t).unwrap();
             let mut b = vec![0.0f32; t];
             let mut ws = Workspace::<f32>::new(n, d, t, false).unwrap();
             let (mut gw, mut gb) = (vec![0.0f32; d * t], vec![0.0f32; t]);
             group.bench_function(
-                BenchmarkId::new(format!("{name}/fused"), format!("{threads}t")),
+                BenchmarkId::new(format!("{name}/{label}"), format!("{threads}t")),
                 |bch| {
                     pool.install(|| {
                         bch.iter(|| {
@@ -100,6 +107,7 @@ fn epoch_benches(c: &mut Criterion) {
                 },
             );
         }
+        force_kernel(None).unwrap();
         let mut w = Matrix::<f32>::zeros(d, t).unwrap();
         let mut b = vec![0.0f32; t];
         let mut z = Matrix::<f32>::zeros(n, t).unwrap();
