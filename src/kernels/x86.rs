@@ -79,7 +79,7 @@ macro_rules! isa_kernels {
                     // Prefetch distance: the next tile's rows, but at least 4 KiB ahead, so
                     // short rows still hide the memory latency (and cross page boundaries
                     // before the hardware prefetcher would).
-                    let pf = (R * xs).max(4096 / core::mem::size_of::<$ty>());
+                    let pf = (2 * R * xs).max(16384 / core::mem::size_of::<$ty>());
                     let mut j = 0;
                     while j < full {
                         let mut xv = [$setzero(); R];
@@ -89,7 +89,7 @@ macro_rules! isa_kernels {
                             // prefetch never faults; wrapping_add keeps the address computation
                             // defined past the end of X.
                             if j % (64 / core::mem::size_of::<$ty>()) == 0 {
-                                _mm_prefetch::<_MM_HINT_T0>(x.wrapping_add(r * xs + j + pf) as *const i8);
+                                _mm_prefetch::<_MM_HINT_T1>(x.wrapping_add(r * xs + j + pf) as *const i8);
                             }
                         }
                         for k in 0..C {
