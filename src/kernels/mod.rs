@@ -26,7 +26,7 @@ use crate::matrix::{MatMut, MatRef};
 
 /// Class counts up to this use the fused micro-kernels (when the CPU has them); above it,
 /// `matrixmultiply`'s packed GEMM wins (measured: see README, "Performance").
-pub const FUSED_MAX_CLASSES: usize = 48;
+pub const FUSED_MAX_CLASSES: usize = 128;
 
 /// A kernel family for the training step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -189,7 +189,7 @@ pub fn block_loss_grad<T: Float>(
         // The last row must hold `d` elements; MatRef guarantees rows·stride fit its buffer.
         assert!(x_b.as_slice().len() >= (m - 1) * x_b.stride() + d);
         let (xp, xs) = (x_b.as_slice().as_ptr(), x_b.stride());
-        assert!(t <= 64 && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
+        assert!(t <= 128 && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
         // SAFETY: the kernel is available on this CPU (asserted); X holds m rows of d
         // elements at stride xs (asserted above); wt and gw hold t·dp elements with
         // dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t elements, used

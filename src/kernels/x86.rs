@@ -422,7 +422,7 @@ macro_rules! softmax_cols_f32 {
             scale: f32,
             gb: &mut [f32],
         ) -> f64 {
-            debug_assert!(zt.len() >= t * rows && t <= 64 && bias.len() == t && gb.len() == t && labels.len() == rows);
+            debug_assert!(zt.len() >= t * rows && t <= 128 && bias.len() == t && gb.len() == t && labels.len() == rows);
             let groups = rows / 8;
             let zp = zt.as_mut_ptr();
             let mut loss = 0.0f64;
@@ -430,7 +430,7 @@ macro_rules! softmax_cols_f32 {
             // SAFETY (whole block): every access is at k·rows + i with k < t and i < rows,
             // inside `zt`; labels are < t (caller contract); `gacc` has 64 ≥ t entries.
             unsafe {
-                let mut gacc = [_mm256_setzero_ps(); 64];
+                let mut gacc = [_mm256_setzero_ps(); 128];
                 let vscale = _mm256_set1_ps(scale);
                 for g in 0..groups {
                     let i = g * 8;

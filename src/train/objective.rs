@@ -259,7 +259,7 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     // The workspace holds shards for its largest call; a smaller call uses the first ones.
     let used = p.n_shards.min(ws.shards.len());
     let shards = &mut ws.shards[..used];
-    debug_assert_eq!(shards.len(), p.n_shards);
+    assert_eq!(shards.len(), p.n_shards, "workspace partition");
     shards.par_iter_mut().enumerate().for_each(|(s, sh)| {
         sh.gw[..glen].iter_mut().for_each(|v| *v = T::ZERO);
         sh.gb.iter_mut().for_each(|v| *v = T::ZERO);
