@@ -71,13 +71,14 @@ pub trait Float:
     ///
     /// # Safety
     /// `kernel` is available on this CPU and the pointers/lengths satisfy the x86
-    /// kernels' contract (checked by `kernels::block_loss_grad`).
+    /// kernels' contract (with `idx`, the block's rows are X's rows `idx[i]`) (checked by `kernels::block_loss_grad`).
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn simd_forward(
         kernel: crate::kernels::Kernel,
         x: *const Self,
         xs: usize,
+        idx: Option<&[u32]>,
         rows: usize,
         d: usize,
         wt: &[Self],
@@ -96,6 +97,7 @@ pub trait Float:
         kernel: crate::kernels::Kernel,
         x: *const Self,
         xs: usize,
+        idx: Option<&[u32]>,
         rows: usize,
         d: usize,
         delta: &[Self],
@@ -167,6 +169,7 @@ macro_rules! impl_float {
                 kernel: crate::kernels::Kernel,
                 x: *const Self,
                 xs: usize,
+                idx: Option<&[u32]>,
                 rows: usize,
                 d: usize,
                 wt: &[Self],
@@ -179,12 +182,12 @@ macro_rules! impl_float {
                     // SAFETY: forwarded contract (CPU features checked when `kernel` was chosen).
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx2 => unsafe {
-                        crate::kernels::x86::$avx2::forward(x, xs, rows, d, wt, dp, t, z)
+                        crate::kernels::x86::$avx2::forward(x, xs, idx, rows, d, wt, dp, t, z)
                     },
                     // SAFETY: as above.
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512 => unsafe {
-                        crate::kernels::x86::$avx512::forward(x, xs, rows, d, wt, dp, t, z)
+                        crate::kernels::x86::$avx512::forward(x, xs, idx, rows, d, wt, dp, t, z)
                     },
                     _ => unreachable!("no SIMD forward kernel {kernel:?}"),
                 }
@@ -194,6 +197,7 @@ macro_rules! impl_float {
                 kernel: crate::kernels::Kernel,
                 x: *const Self,
                 xs: usize,
+                idx: Option<&[u32]>,
                 rows: usize,
                 d: usize,
                 delta: &[Self],
@@ -206,12 +210,12 @@ macro_rules! impl_float {
                     // SAFETY: forwarded contract (CPU features checked when `kernel` was chosen).
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx2 => unsafe {
-                        crate::kernels::x86::$avx2::backward(x, xs, rows, d, delta, t, gt, dp)
+                        crate::kernels::x86::$avx2::backward(x, xs, idx, rows, d, delta, t, gt, dp)
                     },
                     // SAFETY: as above.
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512 => unsafe {
-                        crate::kernels::x86::$avx512::backward(x, xs, rows, d, delta, t, gt, dp)
+                        crate::kernels::x86::$avx512::backward(x, xs, idx, rows, d, delta, t, gt, dp)
                     },
                     _ => unreachable!("no SIMD backward kernel {kernel:?}"),
                 }

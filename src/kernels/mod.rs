@@ -173,40 +173,86 @@ pub fn block_loss_grad<T: Float>(
 ) -> f64 {
     let (m, d) = x_b.shape();
     let t = w.cols();
-    let z = &mut z[..m * t];
     if plan.fused {
-        assert!(
-            plan.kernel.available()
-                && plan.dp >= d
-                && plan.dp.is_multiple_of(T::LANES)
-                && wt.len() >= t * plan.dp
-                && gw.len() >= t * plan.dp,
-            "fused kernel buffers do not match the shape"
-        );
-        if m == 0 {
-            return 0.0;
-        }
-        // The last row must hold `d` elements; MatRef guarantees rows·stride fit its buffer.
-        assert!(x_b.as_slice().len() >= (m - 1) * x_b.stride() + d);
-        let (xp, xs) = (x_b.as_slice().as_ptr(), x_b.stride());
-        assert!(t <= 128 && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
-        // SAFETY: the kernel is available on this CPU (asserted); X holds m rows of d
-        // elements at stride xs (asserted above); wt and gw hold t·dp elements with
-        // dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t elements, used
-        // as Zᵀ (t × m); labels are < t ≤ 64 (asserted).
-        unsafe {
-            T::simd_forward(plan.kernel, xp, xs, m, d, wt, plan.dp, t, z);
-            let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
-            T::simd_backward(plan.kernel, xp, xs, m, d, z, t, gw, plan.dp);
-            loss
-        }
-    } else {
-        let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
-        gemm::xw(x_b, w, &mut zm);
-        let loss = softmax::softmax_delta(zm.as_mut_slice(), t, bias, labels, scale, gb);
-        let delta = zm.as_ref();
-        let mut g = MatMut::new(&mut gw[..d * t], d, t, t).expect("gradient buffer sized by the workspace");
-        gemm::xt_delta(x_b, delta, T::ONE, &mut g);
+        return fused_block(plan, x_b, None, w, wt, bias, labels, scale, z, gw, gb);
+    }
+    let z = &mut z[..m * t];
+    let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
+    gemm::xw(x_b, w, &mut zm);
+    let loss = softmax::softmax_delta(zm.as_mut_slice(), t, bias, labels, scale, gb);
+    let delta = zm.as_ref();
+    let mut g = MatMut::new(&mut gw[..d * t], d, t, t).expect("gradient buffer sized by the workspace");
+    gemm::xt_delta(x_b, delta, T::ONE, &mut g);
+    loss
+}
+
+/// [`block_loss_grad`] on the fused plan for the rows `idx` of `x` (a mini-batch block read
+/// in place, without a gathered copy); `labels` are those rows' labels.
+///
+/// # Panics
+/// When the plan is not fused, an index is out of range, or the buffers do not match.
+#[allow(clippy::too_many_arguments)]
+pub fn block_loss_grad_rows<T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: &[u32],
+    w: MatRef<'_, T>,
+    wt: &[T],
+    bias: &[T],
+    labels: &[u32],
+    scale: T,
+    z: &mut [T],
+    gw: &mut [T],
+    gb: &mut [T],
+) -> f64 {
+    assert!(plan.fused, "indexed blocks need the fused plan");
+    assert!(idx.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
+    fused_block(plan, x, Some(idx), w, wt, bias, labels, scale, z, gw, gb)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn fused_block<T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: Option<&[u32]>,
+    w: MatRef<'_, T>,
+    wt: &[T],
+    bias: &[T],
+    labels: &[u32],
+    scale: T,
+    z: &mut [T],
+    gw: &mut [T],
+    gb: &mut [T],
+) -> f64 {
+    let d = x.cols();
+    let m = idx.map_or(x.rows(), <[u32]>::len);
+    let t = w.cols();
+    assert!(
+        plan.kernel.available()
+            && plan.dp >= d
+            && plan.dp.is_multiple_of(T::LANES)
+            && wt.len() >= t * plan.dp
+            && gw.len() >= t * plan.dp
+            && z.len() >= m * t,
+        "fused kernel buffers do not match the shape"
+    );
+    if m == 0 {
+        return 0.0;
+    }
+    // Every row the kernels read holds `d` elements: MatRef guarantees (rows − 1)·stride + cols
+    // elements, and indexed rows were checked to be below `rows`.
+    assert!(x.as_slice().len() >= (x.rows() - 1) * x.stride() + d);
+    assert!(t <= FUSED_MAX_CLASSES && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
+    let z = &mut z[..m * t];
+    let (xp, xs) = (x.as_slice().as_ptr(), x.stride());
+    // SAFETY: the kernel is available on this CPU (asserted); X holds every row the block
+    // names, each with d elements at stride xs (asserted above); wt and gw hold t·dp
+    // elements with dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t
+    // elements, used as Zᵀ (t × m); labels are < t ≤ FUSED_MAX_CLASSES (asserted).
+    unsafe {
+        T::simd_forward(plan.kernel, xp, xs, idx, m, d, wt, plan.dp, t, z);
+        let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
+        T::simd_backward(plan.kernel, xp, xs, idx, m, d, z, t, gw, plan.dp);
         loss
     }
 }

@@ -23,6 +23,70 @@ pub(crate) struct Tiles {
     pub bwd_classes: usize,
 }
 
+/// The rows of one block of X: consecutive rows at a stride, or the rows an index list
+/// names (mini-batches read X in place, with no gathered copy).
+#[derive(Clone, Copy)]
+pub(crate) struct Rows<T> {
+    base: *const T,
+    stride: usize,
+    idx: *const u32,
+    len: usize,
+    /// Rows of look-ahead for prefetching (about 16 KiB of X).
+    ahead: usize,
+}
+
+impl<T> Rows<T> {
+    #[inline(always)]
+    fn new(base: *const T, stride: usize, idx: Option<&[u32]>, len: usize) -> Self {
+        let bytes = (stride * core::mem::size_of::<T>()).max(1);
+        Rows {
+            base,
+            stride,
+            idx: idx.map_or(core::ptr::null(), |i| i.as_ptr()),
+            len,
+            ahead: (16384 / bytes).max(1),
+        }
+    }
+
+    /// Row `i` of the block.
+    ///
+    /// # Safety
+    /// `i < len`; the caller of the kernel guarantees the row lies inside X.
+    #[inline(always)]
+    unsafe fn row(&self, i: usize) -> *const T {
+        // SAFETY: per the contract above.
+        unsafe {
+            if self.idx.is_null() {
+                self.base.add(i * self.stride)
+            } else {
+                self.base.add(*self.idx.add(i) as usize * self.stride)
+            }
+        }
+    }
+
+    /// Where to prefetch for row `i` of a tile of `r` rows: about 16 KiB (and at least two
+    /// tiles) ahead. Contiguous rows may run past the block (into the next one, or past X:
+    /// a prefetch never faults, and the address is formed with wrapping arithmetic);
+    /// indexed rows stop at the block's end (then row `i` itself, already in cache).
+    ///
+    /// # Safety
+    /// `i < len`.
+    #[inline(always)]
+    unsafe fn prefetch_target(&self, i: usize, r: usize) -> *const T {
+        let ahead = self.ahead.max(2 * r);
+        // SAFETY: `row` is only called with indices below `len`.
+        unsafe {
+            if self.idx.is_null() {
+                self.base.wrapping_add((i + ahead) * self.stride)
+            } else if i + ahead < self.len {
+                self.row(i + ahead)
+            } else {
+                self.row(i)
+            }
+        }
+    }
+}
+
 /// Calls `$f::<gen.., C>(args)` with the runtime class count `c` as a const generic.
 macro_rules! by_classes {
     ($c:expr, $f:ident, $($gen:expr),* ; $($arg:expr),*) => {
@@ -61,35 +125,37 @@ macro_rules! isa_kernels {
             /// Forward tile: `R` rows × `C` classes.
             #[target_feature(enable = $features)]
             unsafe fn fwd<const R: usize, const C: usize>(
-                x: *const $ty,
-                xs: usize,
+                rows: Rows<$ty>,
+                i0: usize,
                 d: usize,
                 wt: *const $ty,
                 dp: usize,
                 z: *mut $ty,
                 zs: usize,
             ) {
-                // SAFETY (whole body): the caller guarantees R rows of `d` readable elements
-                // at stride `xs` from `x`, C rows of `dp` elements from `wt`, and C rows of
+                // SAFETY (whole body): the caller guarantees that rows i0..i0+R of `rows`
+                // hold `d` readable elements each, C rows of `dp` elements from `wt`, and C rows of
                 // at least R writable elements at stride `zs` from `z` (Zᵀ). Loads past `d` in X
                 // use masked loads, which touch no memory in masked lanes.
                 unsafe {
                     let mut acc = [[$setzero(); C]; R];
                     let full = d - d % L;
-                    // Prefetch distance: the next tile's rows, but at least 4 KiB ahead, so
-                    // short rows still hide the memory latency (and cross page boundaries
-                    // before the hardware prefetcher would).
-                    let pf = (2 * R * xs).max(16384 / core::mem::size_of::<$ty>());
+                    let mut xr = [rows.base; R];
+                    let mut pfp = [rows.base; R];
+                    for r in 0..R {
+                        xr[r] = rows.row(i0 + r);
+                        pfp[r] = rows.prefetch_target(i0 + r, R);
+                    }
                     let mut j = 0;
                     while j < full {
                         let mut xv = [$setzero(); R];
                         for r in 0..R {
-                            xv[r] = $load(x.add(r * xs + j));
-                            // Stream the next tile's rows into L1 while this one computes. A
+                            xv[r] = $load(xr[r].add(j));
+                            // Stream rows further ahead into L2 while this tile computes. A
                             // prefetch never faults; wrapping_add keeps the address computation
                             // defined past the end of X.
                             if j % (64 / core::mem::size_of::<$ty>()) == 0 {
-                                _mm_prefetch::<_MM_HINT_T1>(x.wrapping_add(r * xs + j + pf) as *const i8);
+                                _mm_prefetch::<_MM_HINT_T1>(pfp[r].wrapping_add(j) as *const i8);
                             }
                         }
                         for k in 0..C {
@@ -104,7 +170,7 @@ macro_rules! isa_kernels {
                         let m = $mask(d - j);
                         let mut xv = [$setzero(); R];
                         for r in 0..R {
-                            xv[r] = $maskload(x.add(r * xs + j), m);
+                            xv[r] = $maskload(xr[r].add(j), m);
                         }
                         for k in 0..C {
                             let w = $load(wt.add(k * dp + j));
@@ -134,8 +200,8 @@ macro_rules! isa_kernels {
             /// `masked` loads X's last vector with a mask of `rem` lanes.
             #[target_feature(enable = $features)]
             unsafe fn bwd<const Q: usize, const C: usize>(
-                x: *const $ty,
-                xs: usize,
+                x: Rows<$ty>,
+                j0: usize,
                 rows: usize,
                 delta: *const $ty,
                 ds: usize,
@@ -143,8 +209,8 @@ macro_rules! isa_kernels {
                 dp: usize,
                 rem: usize,
             ) {
-                // SAFETY (whole body): `x` points at column j0 of the block's first row, with
-                // Q·L readable columns per row (the last vector only `rem` lanes when
+                // SAFETY (whole body): each of the `rows` rows of `x` has, from column j0,
+                // Q·L readable columns (the last vector only `rem` lanes when
                 // rem < L, loaded with a mask); `delta` at class k0 of row 0 of δᵀ (C rows of
                 // `rows` elements at stride `ds`);
                 // `gt` at (k0, j0) of a t × dp buffer with C rows of Q·L writable elements.
@@ -157,7 +223,7 @@ macro_rules! isa_kernels {
                     }
                     let m = $mask(rem);
                     for i in 0..rows {
-                        let xr = x.add(i * xs);
+                        let xr = x.row(i).add(j0);
                         let mut xv = [$setzero(); Q];
                         for q in 0..Q {
                             xv[q] = if q + 1 == Q && rem < L { $maskload(xr.add(q * L), m) } else { $load(xr.add(q * L)) };
@@ -181,10 +247,12 @@ macro_rules! isa_kernels {
             ///
             /// # Safety
             /// The CPU supports this module's features; `x` holds `rows` rows of `d`
-            /// elements at stride `xs`; `wt.len() ≥ t·dp`, `dp ≥ d`, `dp % L == 0`;
+            /// elements at stride `xs` (or, with `idx`, X holds every row `idx[i]`, and
+            /// `rows == idx.len()`); `wt.len() ≥ t·dp`, `dp ≥ d`, `dp % L == 0`;
             /// `z.len() ≥ rows·t` (Zᵀ, row stride `rows`).
             #[target_feature(enable = $features)]
-            pub(crate) unsafe fn forward(x: *const $ty, xs: usize, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
+            pub(crate) unsafe fn forward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
+                let xrows = Rows::new(x, xs, idx, rows);
                 let cmax = TILES.fwd_classes;
                 let chunks = t.div_ceil(cmax);
                 let cw = t.div_ceil(chunks.max(1));
@@ -196,11 +264,11 @@ macro_rules! isa_kernels {
                         let c = cw.min(t - k0);
                         let mut i = 0;
                         while rows - i >= $R {
-                            by_classes!(c, fwd, $R; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
+                            by_classes!(c, fwd, $R; xrows, i, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
                             i += $R;
                         }
                         while i < rows {
-                            by_classes!(c, fwd, 1; x.add(i * xs), xs, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
+                            by_classes!(c, fwd, 1; xrows, i, d, wp.add(k0 * dp), dp, zp.add(k0 * rows + i), rows);
                             i += 1;
                         }
                         k0 += c;
@@ -213,7 +281,8 @@ macro_rules! isa_kernels {
             /// # Safety
             /// As [`forward`], with `gt.len() ≥ t·dp` and `delta.len() ≥ rows·t`.
             #[target_feature(enable = $features)]
-            pub(crate) unsafe fn backward(x: *const $ty, xs: usize, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize) {
+            pub(crate) unsafe fn backward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize) {
+                let xrows = Rows::new(x, xs, idx, rows);
                 let cmax = TILES.bwd_classes;
                 let chunks = t.div_ceil(cmax);
                 let cw = t.div_ceil(chunks.max(1));
@@ -228,12 +297,12 @@ macro_rules! isa_kernels {
                         let c = cw.min(t - k0);
                         let mut j = 0;
                         while j < full {
-                            by_classes!(c, bwd, $Q; x.add(j), xs, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L);
+                            by_classes!(c, bwd, $Q; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L);
                             j += wide;
                         }
                         while j < d {
                             let rem = (d - j).min(L);
-                            by_classes!(c, bwd, 1; x.add(j), xs, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem);
+                            by_classes!(c, bwd, 1; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem);
                             j += L;
                         }
                         k0 += c;

@@ -247,12 +247,14 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     if plan.fused {
         // Wᵀ, rows zero-padded to dp: the forward kernel reads whole vectors.
         let dp = plan.dp;
-        for k in 0..t {
-            let row = &mut ws.wt[k * dp..(k + 1) * dp];
-            for (j, v) in row[..d].iter_mut().enumerate() {
-                *v = w.get(j, k);
+        let wt = &mut ws.wt[..t * dp];
+        for j in 0..d {
+            for (k, &v) in w.row(j).iter().enumerate() {
+                wt[k * dp + j] = v;
             }
-            row[d..].iter_mut().for_each(|v| *v = T::ZERO);
+        }
+        for k in 0..t {
+            wt[k * dp + d..(k + 1) * dp].iter_mut().for_each(|v| *v = T::ZERO);
         }
     }
     let wt = &ws.wt[..];
@@ -284,8 +286,27 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
                     let idx = &r[lo..hi];
                     let k = hi - lo;
                     for (j, &ri) in idx.iter().enumerate() {
-                        sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                         sh.yg[j] = labels[ri as usize];
+                    }
+                    if plan.fused {
+                        // The fused kernels read the batch's rows of X in place.
+                        loss += kernels::block_loss_grad_rows(
+                            &plan,
+                            x,
+                            idx,
+                            w,
+                            wt,
+                            b,
+                            &sh.yg[..k],
+                            scale,
+                            &mut sh.z,
+                            &mut sh.gw,
+                            &mut sh.gb,
+                        );
+                        continue;
+                    }
+                    for (j, &ri) in idx.iter().enumerate() {
+                        sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                     }
                     let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the workspace");
                     kernels::block_loss_grad(
