@@ -1,6 +1,7 @@
 //! End-to-end tests of the `multilogit` binary: train → predict → eval round trips on
 //! CSV, LIBSVM and NPY, the training options, reproducibility across thread counts, and
 //! every bad-input path (exit code 2, one line `error: ...`, nothing overwritten).
+#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

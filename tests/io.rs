@@ -1,6 +1,7 @@
 //! Model files: bit-exact save/load round trips, integrity checks (edited, truncated,
 //! future-version and foreign files), and atomic saves (a failed save or a killed writer
 //! never leaves a half-written model behind).
+#![cfg(feature = "cli")]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
