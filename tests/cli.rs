@@ -3,44 +3,13 @@
 //! every bad-input path (exit code 2, one line `error: ...`, nothing overwritten).
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::tmpdir;
+
+use std::path::Path;
 use std::process::{Command, Output};
 
 const BIN: &str = env!("CARGO_BIN_EXE_multilogit");
-
-/// A fresh, empty temporary directory for one test, removed when the test passes
-/// (kept for inspection when it fails).
-struct TmpDir(PathBuf);
-
-impl std::ops::Deref for TmpDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TmpDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn tmpdir(name: &str) -> TmpDir {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("multilogit-cli-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TmpDir(dir)
-}
 
 fn run(dir: &Path, args: &[&str]) -> Output {
     Command::new(BIN)

@@ -3,7 +3,10 @@
 //! never leaves a half-written model behind).
 #![cfg(feature = "cli")]
 
-use std::path::{Path, PathBuf};
+mod common;
+use common::tmpdir;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -11,40 +14,6 @@ use multilogit::data::Scaler;
 use multilogit::io::{AnyModel, ModelFloat, Precision, TrainedModel, TrainingInfo, write_atomic};
 use multilogit::rng::Rng;
 use multilogit::{Error, LogisticClassifierMultinomial, Matrix};
-
-/// A fresh, empty temporary directory for one test, removed when the test passes
-/// (kept for inspection when it fails).
-struct TmpDir(PathBuf);
-
-impl std::ops::Deref for TmpDir {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for TmpDir {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TmpDir {
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
-
-fn tmpdir(name: &str) -> TmpDir {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let dir = std::env::temp_dir().join(format!("multilogit-io-{name}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&dir).expect("create temp dir");
-    TmpDir(dir)
-}
 
 fn files_in(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = std::fs::read_dir(dir)
