@@ -146,5 +146,11 @@ fn kernel_benches(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, epoch_benches, kernel_benches);
+criterion_group! {
+    name = benches;
+    // Plots off: they need a system font that a fresh machine may lack (and the numbers
+    // are what the README quotes).
+    config = Criterion::default().without_plots();
+    targets = epoch_benches, kernel_benches
+}
 criterion_main!(benches);
