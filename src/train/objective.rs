@@ -331,7 +331,7 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
     if plan.fused {
         // Shards hold Gᵀ (t × dp): reduce and transpose, row j of G from column j of Gᵀ.
         let dp = plan.dp;
-        grad_w.par_chunks_mut(t * 64).enumerate().for_each(|(c, out)| {
+        let reduce = |(c, out): (usize, &mut [T])| {
             for (jj, orow) in out.chunks_exact_mut(t).enumerate() {
                 let j = c * 64 + jj;
                 for (k, o) in orow.iter_mut().enumerate() {
@@ -342,7 +342,14 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
                     *o = acc;
                 }
             }
-        });
+        };
+        // Small reductions (mini-batch steps) stay on this thread: waking the pool costs
+        // more than the adds. Either way each element is summed in shard order.
+        if grad_w.len() * shards.len() < SEQUENTIAL_REDUCE {
+            grad_w.chunks_mut(t * 64).enumerate().for_each(reduce);
+        } else {
+            grad_w.par_chunks_mut(t * 64).enumerate().for_each(reduce);
+        }
     } else {
         reduce_plain(shards, grad_w);
     }
@@ -358,7 +365,7 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
 /// Element-wise sum of the shards' d×t gradients, in shard order.
 fn reduce_plain<T: Float>(shards: &[Shard<T>], grad_w: &mut [T]) {
     const CHUNK: usize = 4096;
-    grad_w.par_chunks_mut(CHUNK).enumerate().for_each(|(c, out)| {
+    let reduce = |(c, out): (usize, &mut [T])| {
         let off = c * CHUNK;
         let len = out.len();
         out.copy_from_slice(&shards[0].gw[off..off + len]);
@@ -367,5 +374,13 @@ fn reduce_plain<T: Float>(shards: &[Shard<T>], grad_w: &mut [T]) {
                 *o += v;
             }
         }
-    });
+    };
+    if grad_w.len() * shards.len() < SEQUENTIAL_REDUCE {
+        grad_w.chunks_mut(CHUNK).enumerate().for_each(reduce);
+    } else {
+        grad_w.par_chunks_mut(CHUNK).enumerate().for_each(reduce);
+    }
 }
+
+/// Below this many additions the shard reduction runs on the calling thread.
+const SEQUENTIAL_REDUCE: usize = 1 << 18;
