@@ -41,6 +41,8 @@ pub trait Float:
     const ONE: Self;
     /// The name of the type: `"f32"` or `"f64"`.
     const NAME: &'static str;
+    /// The largest finite value, as f64.
+    const MAX: f64;
 
     /// Converts from `f64` (rounding to nearest for `f32`).
     fn from_f64(v: f64) -> Self;
@@ -159,6 +161,7 @@ macro_rules! impl_float {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
             const NAME: &'static str = $name;
+            const MAX: f64 = <$t>::MAX as f64;
             const LANES: usize = $lanes;
             unsafe fn simd_softmax_cols(kernel: crate::kernels::Kernel, zt: &mut [Self], rows: usize, t: usize, bias: &[Self], labels: &[u32], scale: Self, gb: &mut [Self]) -> f64 {
                 // SAFETY: forwarded contract.

@@ -272,6 +272,9 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
                 gemm::xw(xb, w.view(), &mut zm);
                 softmax::softmax_rows(zm.as_mut_slice(), t, b);
             });
+        // Finite X and finite parameters can still overflow in X·W + b.
+        z.view()
+            .check_finite("class probabilities (the logits X·W + b overflow)")?;
         Ok(z)
     }
 

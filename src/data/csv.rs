@@ -263,6 +263,7 @@ fn quote(s: &str) -> Cow<'_, str> {
     let needs = s.is_empty()
         || s.contains([',', '"', '\n', '\r'])
         || s.starts_with(char::is_whitespace)
+        || s.starts_with('\u{feff}')
         || s.ends_with(char::is_whitespace);
     if needs {
         Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))

@@ -104,6 +104,10 @@ pub(crate) fn fit<T: Float>(
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
+    // max over rows of ‖xᵢ‖₁, for the overflow bound on the logits checked at the end.
+    let x_l1 = (0..n).fold(0.0f64, |m, i| {
+        m.max(x.row(i).iter().map(|v| v.to_f64().abs()).sum::<f64>())
+    });
     // Training starts at W = 0, b = 0, whose loss is ln T per row; gradient descent at a
     // workable rate never comes near a hundred times that. (Softmax gradients are bounded,
     // so an oversized rate often oscillates at a huge but finite loss rather than overflow.)
@@ -166,6 +170,30 @@ pub(crate) fn fit<T: Float>(
             }
         } else {
             history.push(mean);
+        }
+    }
+    // The last update's parameters have not been evaluated yet. If their logits might
+    // overflow (|z| ≤ max row ‖x‖₁ · max |W| + max |b|), evaluate them once; a non-finite
+    // loss there is divergence too, and the previous parameters are kept.
+    let max_abs = |v: &[T]| v.iter().fold(0.0f64, |m, &p| m.max(p.to_f64().abs()));
+    let bound = x_l1 * max_abs(w.as_slice()) + max_abs(b);
+    // (NaN cannot occur: parameters and X are finite here.)
+    if bound >= T::MAX / 4.0 {
+        let mut total = 0.0;
+        let all: Vec<u32> = (0..n as u32).collect();
+        for chunk in all.chunks(batch) {
+            let rows = if minibatch { Some(chunk) } else { None };
+            total += loss_and_grad_unchecked(w.view(), b, x, labels, rows, T::ONE, &mut ws, &mut gw, &mut gb);
+        }
+        if !total.is_finite() {
+            w.as_mut_slice().copy_from_slice(&backup_w);
+            b.copy_from_slice(&backup_b);
+            let last = history.len();
+            return Err(diverged(
+                last,
+                last.saturating_sub(1),
+                "the logits of the final parameters overflow",
+            ));
         }
     }
     Ok(FitReport {
