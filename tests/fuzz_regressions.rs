@@ -48,7 +48,6 @@ fn proba_ok_or_typed<T: Float>(r: multilogit::Result<Matrix<T>>, rows: usize, co
 /// training row overflow (x·w = ±inf); `fit` returned `Ok` (the loss it reports is
 /// that of the zero weights) and `predict_proba` then returned NaN probabilities.
 #[test]
-
 fn fit_last_step_overflow_on_training_rows() {
     let x = Matrix::from_vec(1, 1, vec![1.715_621_039_810_707e294_f64]).unwrap();
     let labels = [1u32];
@@ -70,7 +69,6 @@ fn fit_last_step_overflow_on_training_rows() {
 
 /// The same in f32, where the overflow comes much sooner (x = 1e20, lr = 1).
 #[test]
-
 fn fit_last_step_overflow_on_training_rows_f32() {
     let x = Matrix::from_vec(2, 1, vec![1e20_f32, -1e20]).unwrap();
     let labels = [0u32, 1];
@@ -115,7 +113,6 @@ fn fit_minibatch_epoch_loss_sum_overflow() {
 /// predict_proba with finite weights and finite features whose logits overflow:
 /// softmax of ±inf gave NaN probabilities.
 #[test]
-
 fn predict_proba_overflowing_logits() {
     let w = Matrix::from_vec(1, 2, vec![1e300_f64, -1e300]).unwrap();
     let model = LogisticClassifierMultinomial::from_params(w, vec![0.0, 0.0]).unwrap();
@@ -148,7 +145,6 @@ const HUGE_WEIGHTS_F32: &[u8] = br#"{
 "#;
 
 #[test]
-
 fn model_file_huge_weights_predict() {
     let AnyModel::F32(m) = AnyModel::from_json(HUGE_WEIGHTS_F32, "huge.json").unwrap() else {
         panic!("an f32 model");
@@ -173,7 +169,6 @@ fn model_file_huge_weights_loads() {
 /// it in the column name; `write_csv_to` wrote the name unquoted at the start of the
 /// file, where the reader strips it as a byte-order mark: the name did not round-trip.
 #[test]
-
 fn csv_bom_inside_header_round_trips() {
     let input: &[u8] = b"\n\xef\xbb\xbf,<x\n3,4\n";
     let ds = read_csv_from::<f64, _>(Cursor::new(input), "fuzz.csv", None).unwrap();
