@@ -5,7 +5,8 @@
 # the SanitizerCoverage flags that cargo-fuzz would pass, and libfuzzer-sys (which
 # compiles libFuzzer itself with the system C++ compiler). Each target then runs once
 # over every file of fuzz/corpus/<target>/ (-runs=0: no mutation, a few seconds).
-# Any panic, abort, timeout or allocation bomb fails the step.
+# Any panic, abort, timeout or allocation bomb fails the step. Needs a C++ compiler.
+# Takes ~1.5-3.5 min on 2 cores from a clean target dir (build), ~1 s of replay.
 #
 # Environment:
 #   CARGO_TARGET_DIR  where to build (default: fuzz/target)
