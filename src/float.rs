@@ -113,7 +113,7 @@ pub trait Float:
     ///
     /// # Safety
     /// `kernel` is available on this CPU, `zt.len() ≥ t·rows`, every label is `< t`,
-    /// `t ≤ 64`, and `bias`/`gb` hold `t` values.
+    /// `t ≤ 128` (`FUSED_MAX_CLASSES`), and `bias`/`gb` hold `t` values.
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn simd_softmax_cols(

@@ -480,7 +480,7 @@ macro_rules! softmax_cols_f32 {
         ///
         /// # Safety
         /// The CPU supports this function's features. `zt.len() ≥ t·rows`, `bias` and `gb`
-        /// hold `t` values, `labels` `rows` values, each `< t`, and `t ≤ 64`.
+        /// hold `t` values, `labels` `rows` values, each `< t`, and `t ≤ 128` (`FUSED_MAX_CLASSES`).
         #[target_feature(enable = $features)]
         pub(crate) unsafe fn $name(
             zt: &mut [f32],
@@ -497,7 +497,7 @@ macro_rules! softmax_cols_f32 {
             let mut loss = 0.0f64;
             let mut prod = 1.0f64;
             // SAFETY (whole block): every access is at k·rows + i with k < t and i < rows,
-            // inside `zt`; labels are < t (caller contract); `gacc` has 64 ≥ t entries.
+            // inside `zt`; labels are < t (caller contract); `gacc` has 128 ≥ t entries.
             unsafe {
                 let mut gacc = [_mm256_setzero_ps(); 128];
                 let vscale = _mm256_set1_ps(scale);
@@ -540,7 +540,7 @@ macro_rules! softmax_cols_f32 {
                         prod *= sr as f64;
                     }
                     // Σ ln s = ln Π s; each s is in [1, t], so 16 groups (128 rows) stay
-                    // below t¹²⁸ ≤ 64¹²⁸ ≈ 1e231, far from overflow.
+                    // below t¹²⁸ ≤ 128¹²⁸ ≈ 5e269, short of f64 overflow (1.8e308).
                     if g % 16 == 15 {
                         loss += prod.ln();
                         prod = 1.0;
