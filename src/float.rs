@@ -73,7 +73,8 @@ pub trait Float:
     ///
     /// # Safety
     /// `kernel` is available on this CPU and the pointers/lengths satisfy the x86
-    /// kernels' contract (with `idx`, the block's rows are X's rows `idx[i]`) (checked by `kernels::block_loss_grad`).
+    /// kernels' contract (with `idx`, the block's rows are X's rows `idx[i]`, `i < rows`; later
+    /// indices are rows to prefetch) (checked by `kernels::block_loss_grad`).
     #[doc(hidden)]
     #[allow(clippy::too_many_arguments)]
     unsafe fn simd_forward(

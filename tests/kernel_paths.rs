@@ -119,10 +119,12 @@ fn every_kernel_matches_the_scalar_oracle() {
                 }
             }
         }
-        // Whole fits, full batch and mini-batch, through the model.
-        let (n, d, t) = (700, 19, 10);
+        // Whole fits, full batch and mini-batch (one shard, and several shards of rows read
+        // in place or gathered), through the model, on two threads.
+        let (n, d, t) = (3000, 19, 10);
         let (x, y) = random_problem(n, d, t, 77);
-        for batch in [None, Some(64)] {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for batch in [None, Some(64), Some(700)] {
             let (wr, _) = ref_train(&x, &y, n, d, t, 0.5, 10, batch, 5);
             let xm = Matrix::from_vec(n, d, x.clone()).unwrap();
             let mut m = LogisticClassifierMultinomial::<f64>::new()
@@ -130,7 +132,7 @@ fn every_kernel_matches_the_scalar_oracle() {
                 .epochs(10)
                 .batch_size(batch)
                 .seed(5);
-            let report = m.fit(&xm, &y).unwrap();
+            let report = pool.install(|| m.fit(&xm, &y)).unwrap();
             assert!(
                 report.kernel.starts_with(if kernel == Kernel::Portable {
                     "matrixmultiply"

@@ -174,7 +174,7 @@ pub fn block_loss_grad<T: Float>(
     let (m, d) = x_b.shape();
     let t = w.cols();
     if plan.fused {
-        return fused_block(plan, x_b, None, w, wt, bias, labels, scale, z, gw, gb);
+        return fused_block(plan, x_b, None, m, t, wt, bias, labels, scale, z, gw, gb);
     }
     let z = &mut z[..m * t];
     let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
@@ -207,7 +207,59 @@ pub fn block_loss_grad_rows<T: Float>(
 ) -> f64 {
     assert!(plan.fused, "indexed blocks need the fused plan");
     assert!(idx.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
-    fused_block(plan, x, Some(idx), w, wt, bias, labels, scale, z, gw, gb)
+    fused_block(
+        plan,
+        x,
+        Some(idx),
+        idx.len(),
+        w.cols(),
+        wt,
+        bias,
+        labels,
+        scale,
+        z,
+        gw,
+        gb,
+    )
+}
+
+/// One row block with the weights in the plan's own layout, as the fit loop keeps them:
+/// `params` is `Wᵀ` (`t × dp`, fused plan) or `W` (`d × t`, gemm plan). `idx = (ahead, m)`
+/// selects the rows `ahead[..m]` of `x` in place and names in `ahead[m..]` the rows that
+/// come next, which the kernel prefetches (fused plan only; the gemm plan takes gathered,
+/// contiguous rows). Otherwise as [`block_loss_grad`].
+///
+/// # Panics
+/// When the buffers do not match the shapes, or `idx` is given on the gemm plan.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn block_step<T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: Option<(&[u32], usize)>,
+    params: &[T],
+    t: usize,
+    bias: &[T],
+    labels: &[u32],
+    scale: T,
+    z: &mut [T],
+    gw: &mut [T],
+    gb: &mut [T],
+) -> f64 {
+    if plan.fused {
+        let (idx, m) = match idx {
+            Some((ahead, m)) => {
+                assert!(m <= ahead.len(), "block longer than its index list");
+                assert!(ahead.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
+                (Some(ahead), m)
+            }
+            None => (None, x.rows()),
+        };
+        return fused_block(plan, x, idx, m, t, params, bias, labels, scale, z, gw, gb);
+    }
+    assert!(idx.is_none(), "the gemm plan reads gathered rows");
+    let d = x.cols();
+    let w = MatRef::new(&params[..d * t], d, t, t).expect("parameters sized by the fit loop");
+    block_loss_grad(plan, x, w, &[], bias, labels, scale, z, gw, gb)
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -215,7 +267,8 @@ fn fused_block<T: Float>(
     plan: &Plan,
     x: MatRef<'_, T>,
     idx: Option<&[u32]>,
-    w: MatRef<'_, T>,
+    m: usize,
+    t: usize,
     wt: &[T],
     bias: &[T],
     labels: &[u32],
@@ -225,8 +278,8 @@ fn fused_block<T: Float>(
     gb: &mut [T],
 ) -> f64 {
     let d = x.cols();
-    let m = idx.map_or(x.rows(), <[u32]>::len);
-    let t = w.cols();
+    // The block is idx[..m] (later indices are only prefetched), or all of x.
+    assert!(idx.map_or(m == x.rows(), |i| m <= i.len()), "block rows");
     assert!(
         plan.kernel.available()
             && plan.dp >= d
@@ -254,6 +307,28 @@ fn fused_block<T: Float>(
         let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
         T::simd_backward(plan.kernel, xp, xs, idx, m, d, z, t, gw, plan.dp);
         loss
+    }
+}
+
+/// Prefetches the rows `idx` of `x` into the cache, whole rows, until about `bytes` bytes
+/// are requested: a cold mini-batch block then waits for its first rows once, in parallel,
+/// not row by row. Indices must be rows of `x` (checked).
+pub(crate) fn prefetch_rows<T: Float>(x: MatRef<'_, T>, idx: &[u32], bytes: usize) {
+    let row_bytes = (x.cols() * std::mem::size_of::<T>()).max(1);
+    let step = (64 / std::mem::size_of::<T>()).max(1);
+    for &i in idx.iter().take(bytes.div_ceil(row_bytes)) {
+        let row = x.row(i as usize);
+        for j in (0..row.len()).step_by(step) {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: a prefetch is a hint: it never faults and changes no state visible to
+            // the program; the address is inside `row`.
+            unsafe {
+                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(j).cast());
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = j;
+        }
     }
 }
 

@@ -248,11 +248,13 @@ macro_rules! isa_kernels {
             /// # Safety
             /// The CPU supports this module's features; `x` holds `rows` rows of `d`
             /// elements at stride `xs` (or, with `idx`, X holds every row `idx[i]`, and
-            /// `rows == idx.len()`); `wt.len() ≥ t·dp`, `dp ≥ d`, `dp % L == 0`;
+            /// `rows ≤ idx.len()`: the block is `idx[..rows]`, later indices are only
+            /// prefetched); `wt.len() ≥ t·dp`, `dp ≥ d`, `dp % L == 0`;
             /// `z.len() ≥ rows·t` (Zᵀ, row stride `rows`).
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn forward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
-                let xrows = Rows::new(x, xs, idx, rows);
+                // Indices past `rows` name the rows that come next: prefetched, not read.
+                let xrows = Rows::new(x, xs, idx, idx.map_or(rows, <[u32]>::len));
                 let cmax = TILES.fwd_classes;
                 let chunks = t.div_ceil(cmax);
                 let cw = t.div_ceil(chunks.max(1));

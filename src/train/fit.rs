@@ -7,8 +7,9 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
+use crate::train::engine::Engine;
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
-use crate::train::optim::sgd_step;
+use crate::train::team::{helpers_for, with_team};
 
 /// Training stops as diverged when a step's mean loss exceeds this multiple of `ln T`,
 /// the loss of the zero initial parameters (or when any loss or parameter is not finite).
@@ -94,11 +95,8 @@ pub(crate) fn fit<T: Float>(
     let (d, t) = (w.rows(), w.cols());
     let batch = cfg.batch_size.map_or(n, |bs| bs.min(n));
     let minibatch = batch < n;
-    let mut ws = Workspace::<T>::new(batch, d, t, minibatch)?;
-    let mut gw = vec![T::ZERO; d * t];
-    let mut gb = vec![T::ZERO; t];
-    let mut backup_w = w.as_slice().to_vec();
-    let mut backup_b = b.to_vec();
+    let mut engine = Engine::new(x, labels, w, b, batch)?;
+    let kernel = engine.plan().describe::<T>();
     let mut perm: Vec<u32> = if minibatch { (0..n as u32).collect() } else { Vec::new() };
     let mut rng = Rng::new(cfg.seed);
     let lr = T::from_f64(cfg.learning_rate);
@@ -120,58 +118,59 @@ pub(crate) fn fit<T: Float>(
         suggested: cfg.learning_rate / 10.0,
     };
 
-    for epoch in 1..=cfg.epochs {
-        let mut epoch_loss = 0.0;
-        if minibatch {
-            rng.shuffle(&mut perm);
-        }
-        let steps = if minibatch { n.div_ceil(batch) } else { 1 };
-        for step in 0..steps {
-            let (rows, m) = if minibatch {
-                let lo = step * batch;
-                let hi = (lo + batch).min(n);
-                (Some(&perm[lo..hi]), hi - lo)
-            } else {
-                (None, n)
-            };
-            let scale = T::ONE / T::from_usize(m);
-            let loss = loss_and_grad_unchecked(w.view(), b, x, labels, rows, scale, &mut ws, &mut gw, &mut gb);
-            if !loss.is_finite() || loss / m as f64 > explode {
-                // The current parameters already give a non-finite (or exploded) loss: go
-                // back one step.
-                w.as_mut_slice().copy_from_slice(&backup_w);
-                b.copy_from_slice(&backup_b);
-                let what = if loss.is_finite() {
-                    format!(
-                        "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
-                        loss / m as f64
-                    )
+    let helpers = helpers_for(engine.max_tasks());
+    let outcome = with_team(helpers, |team| -> Result<()> {
+        for epoch in 1..=cfg.epochs {
+            let mut epoch_loss = 0.0;
+            if minibatch {
+                rng.shuffle(&mut perm);
+            }
+            let steps = if minibatch { n.div_ceil(batch) } else { 1 };
+            for step in 0..steps {
+                let (rows, m) = if minibatch {
+                    let lo = step * batch;
+                    let hi = (lo + batch).min(n);
+                    (Some(&perm[lo..hi]), hi - lo)
                 } else {
-                    "the loss became non-finite".to_string()
+                    (None, n)
                 };
-                return Err(diverged(epoch, epoch.saturating_sub(2), &what));
+                let loss = engine.loss_grad(team, rows);
+                if !loss.is_finite() || loss / m as f64 > explode {
+                    // The current parameters already give a non-finite (or exploded) loss:
+                    // go back one step.
+                    engine.write(true, w, b);
+                    let what = if loss.is_finite() {
+                        format!(
+                            "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
+                            loss / m as f64
+                        )
+                    } else {
+                        "the loss became non-finite".to_string()
+                    };
+                    return Err(diverged(epoch, epoch.saturating_sub(2), &what));
+                }
+                epoch_loss += loss;
+                if !engine.update(team, m, lr) {
+                    engine.write(false, w, b);
+                    return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
+                }
             }
-            epoch_loss += loss;
-            backup_w.copy_from_slice(w.as_slice());
-            backup_b.copy_from_slice(b);
-            if !sgd_step(w.as_mut_slice(), b, &gw, &gb, lr) {
-                w.as_mut_slice().copy_from_slice(&backup_w);
-                b.copy_from_slice(&backup_b);
-                return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
+            let mean = epoch_loss / n as f64;
+            on_epoch(epoch, mean);
+            if let (Some(tol), Some(&prev)) = (cfg.tol, history.last()) {
+                history.push(mean);
+                if prev - mean < tol {
+                    stopped_by_tol = true;
+                    break;
+                }
+            } else {
+                history.push(mean);
             }
         }
-        let mean = epoch_loss / n as f64;
-        on_epoch(epoch, mean);
-        if let (Some(tol), Some(&prev)) = (cfg.tol, history.last()) {
-            history.push(mean);
-            if prev - mean < tol {
-                stopped_by_tol = true;
-                break;
-            }
-        } else {
-            history.push(mean);
-        }
-    }
+        Ok(())
+    });
+    outcome?;
+    engine.write(false, w, b);
     // The last update's parameters have not been evaluated yet. If their logits might
     // overflow (|z| ≤ max row ‖x‖₁ · max |W| + max |b|), evaluate them once; a non-finite
     // loss there is divergence too, and the previous parameters are kept.
@@ -179,6 +178,9 @@ pub(crate) fn fit<T: Float>(
     let bound = x_l1 * max_abs(w.as_slice()) + max_abs(b);
     // (NaN cannot occur: parameters and X are finite here.)
     if bound >= T::MAX / 4.0 {
+        let mut ws = Workspace::<T>::new(batch, d, t, minibatch)?;
+        let mut gw = vec![T::ZERO; d * t];
+        let mut gb = vec![T::ZERO; t];
         let mut total = 0.0;
         let all: Vec<u32> = (0..n as u32).collect();
         for chunk in all.chunks(batch) {
@@ -186,8 +188,7 @@ pub(crate) fn fit<T: Float>(
             total += loss_and_grad_unchecked(w.view(), b, x, labels, rows, T::ONE, &mut ws, &mut gw, &mut gb);
         }
         if !total.is_finite() {
-            w.as_mut_slice().copy_from_slice(&backup_w);
-            b.copy_from_slice(&backup_b);
+            engine.write(true, w, b);
             let last = history.len();
             return Err(diverged(
                 last,
@@ -201,6 +202,6 @@ pub(crate) fn fit<T: Float>(
         loss_history: history,
         stopped_by_tol,
         wall_time: start.elapsed(),
-        kernel: crate::kernels::kernel_name::<T>(d, t),
+        kernel,
     })
 }
