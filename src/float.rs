@@ -90,7 +90,7 @@ pub trait Float:
         z: &mut [Self],
     );
 
-    /// Fused-kernel backward `Gᵀ += δᵀ·X_b` (see `kernels::x86`).
+    /// Fused-kernel backward `Gᵀ += δᵀ·X_b`, or `Gᵀ = δᵀ·X_b` with `overwrite` (see `kernels::x86`).
     ///
     /// # Safety
     /// As [`Float::simd_forward`].
@@ -107,6 +107,7 @@ pub trait Float:
         t: usize,
         gt: &mut [Self],
         dp: usize,
+        overwrite: bool,
     );
 
     /// Fused softmax/δ over a transposed block (see
@@ -208,18 +209,19 @@ macro_rules! impl_float {
                 t: usize,
                 gt: &mut [Self],
                 dp: usize,
+                overwrite: bool,
             ) {
                 use crate::kernels::Kernel;
                 match kernel {
                     // SAFETY: forwarded contract (CPU features checked when `kernel` was chosen).
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx2 => unsafe {
-                        crate::kernels::x86::$avx2::backward(x, xs, idx, rows, d, delta, t, gt, dp)
+                        crate::kernels::x86::$avx2::backward(x, xs, idx, rows, d, delta, t, gt, dp, overwrite)
                     },
                     // SAFETY: as above.
                     #[cfg(target_arch = "x86_64")]
                     Kernel::Avx512 => unsafe {
-                        crate::kernels::x86::$avx512::backward(x, xs, idx, rows, d, delta, t, gt, dp)
+                        crate::kernels::x86::$avx512::backward(x, xs, idx, rows, d, delta, t, gt, dp, overwrite)
                     },
                     _ => unreachable!("no SIMD backward kernel {kernel:?}"),
                 }

@@ -174,7 +174,7 @@ pub fn block_loss_grad<T: Float>(
     let (m, d) = x_b.shape();
     let t = w.cols();
     if plan.fused {
-        return fused_block(plan, x_b, None, m, t, wt, bias, labels, scale, z, gw, gb);
+        return fused_block(plan, x_b, None, m, t, wt, bias, labels, scale, z, gw, gb, false);
     }
     let z = &mut z[..m * t];
     let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
@@ -220,6 +220,7 @@ pub fn block_loss_grad_rows<T: Float>(
         z,
         gw,
         gb,
+        false,
     )
 }
 
@@ -227,7 +228,9 @@ pub fn block_loss_grad_rows<T: Float>(
 /// `params` is `Wᵀ` (`t × dp`, fused plan) or `W` (`d × t`, gemm plan). `idx = (ahead, m)`
 /// selects the rows `ahead[..m]` of `x` in place and names in `ahead[m..]` the rows that
 /// come next, which the kernel prefetches (fused plan only; the gemm plan takes gathered,
-/// contiguous rows). Otherwise as [`block_loss_grad`].
+/// contiguous rows). With `overwrite` the weight gradient is stored, not added (the first
+/// block of a shard: no zeroing pass over a buffer another core last read). Otherwise as
+/// [`block_loss_grad`].
 ///
 /// # Panics
 /// When the buffers do not match the shapes, or `idx` is given on the gemm plan.
@@ -244,6 +247,7 @@ pub(crate) fn block_step<T: Float>(
     z: &mut [T],
     gw: &mut [T],
     gb: &mut [T],
+    overwrite: bool,
 ) -> f64 {
     if plan.fused {
         let (idx, m) = match idx {
@@ -254,11 +258,14 @@ pub(crate) fn block_step<T: Float>(
             }
             None => (None, x.rows()),
         };
-        return fused_block(plan, x, idx, m, t, params, bias, labels, scale, z, gw, gb);
+        return fused_block(plan, x, idx, m, t, params, bias, labels, scale, z, gw, gb, overwrite);
     }
     assert!(idx.is_none(), "the gemm plan reads gathered rows");
     let d = x.cols();
     let w = MatRef::new(&params[..d * t], d, t, t).expect("parameters sized by the fit loop");
+    if overwrite {
+        gw[..d * t].iter_mut().for_each(|v| *v = T::ZERO);
+    }
     block_loss_grad(plan, x, w, &[], bias, labels, scale, z, gw, gb)
 }
 
@@ -276,6 +283,7 @@ fn fused_block<T: Float>(
     z: &mut [T],
     gw: &mut [T],
     gb: &mut [T],
+    overwrite: bool,
 ) -> f64 {
     let d = x.cols();
     // The block is idx[..m] (later indices are only prefetched), or all of x.
@@ -290,6 +298,9 @@ fn fused_block<T: Float>(
         "fused kernel buffers do not match the shape"
     );
     if m == 0 {
+        if overwrite {
+            gw[..t * plan.dp].iter_mut().for_each(|v| *v = T::ZERO);
+        }
         return 0.0;
     }
     // Every row the kernels read holds `d` elements: MatRef guarantees (rows − 1)·stride + cols
@@ -305,7 +316,7 @@ fn fused_block<T: Float>(
     unsafe {
         T::simd_forward(plan.kernel, xp, xs, idx, m, d, wt, plan.dp, t, z);
         let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
-        T::simd_backward(plan.kernel, xp, xs, idx, m, d, z, t, gw, plan.dp);
+        T::simd_backward(plan.kernel, xp, xs, idx, m, d, z, t, gw, plan.dp, overwrite);
         loss
     }
 }

@@ -208,6 +208,7 @@ macro_rules! isa_kernels {
                 gt: *mut $ty,
                 dp: usize,
                 rem: usize,
+                overwrite: bool,
             ) {
                 // SAFETY (whole body): each of the `rows` rows of `x` has, from column j0,
                 // Q·L readable columns (the last vector only `rem` lanes when
@@ -218,7 +219,7 @@ macro_rules! isa_kernels {
                     let mut acc = [[$setzero(); Q]; C];
                     for k in 0..C {
                         for q in 0..Q {
-                            acc[k][q] = $load(gt.add(k * dp + q * L));
+                            acc[k][q] = if overwrite { $setzero() } else { $load(gt.add(k * dp + q * L)) };
                         }
                     }
                     let m = $mask(rem);
@@ -351,12 +352,13 @@ macro_rules! isa_kernels {
                 }
             }
 
-            /// `Gᵀ (t × dp) += δ_bᵀ · X_b` with `delta` = δᵀ (t × rows).
+            /// `Gᵀ (t × dp) += δ_bᵀ · X_b` with `delta` = δᵀ (t × rows); with `overwrite`,
+            /// `Gᵀ = δ_bᵀ · X_b` (every element of the t × dp buffer is written).
             ///
             /// # Safety
             /// As [`forward`], with `gt.len() ≥ t·dp` and `delta.len() ≥ rows·t`.
             #[target_feature(enable = $features)]
-            pub(crate) unsafe fn backward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize) {
+            pub(crate) unsafe fn backward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize, overwrite: bool) {
                 let xrows = Rows::new(x, xs, idx, rows);
                 let cmax = TILES.bwd_classes;
                 let chunks = t.div_ceil(cmax);
@@ -372,12 +374,12 @@ macro_rules! isa_kernels {
                         let c = cw.min(t - k0);
                         let mut j = 0;
                         while j < full {
-                            by_classes!(c, bwd, $Q; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L);
+                            by_classes!(c, bwd, $Q; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L, overwrite);
                             j += wide;
                         }
                         while j < d {
                             let rem = (d - j).min(L);
-                            by_classes!(c, bwd, 1; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem);
+                            by_classes!(c, bwd, 1; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem, overwrite);
                             j += L;
                         }
                         k0 += c;

@@ -55,25 +55,25 @@ impl<'a, T: Float> Engine<'a, T> {
         let plen = checked_size(if plan.fused { plan.dp } else { d }, t, "gradient")?;
         let mut p0 = vec![T::ZERO; plen + t];
         store(&plan, &mut p0, w, b);
-        let p = Partition::new::<T>(max_rows, d, t);
+        let (block_rows, n_shards) = Partition::capacity::<T>(max_rows, d, t);
         let gather = max_rows < x.rows() && !plan.fused;
         let shard = || -> Result<ShardBuf<T>> {
             Ok(ShardBuf {
-                z: vec![T::ZERO; checked_size(p.block_rows, t, "block logits")?],
+                z: vec![T::ZERO; checked_size(block_rows, t, "block logits")?],
                 xg: vec![
                     T::ZERO;
                     if gather {
-                        checked_size(p.block_rows, d, "block rows")?
+                        checked_size(block_rows, d, "block rows")?
                     } else {
                         0
                     }
                 ],
-                yg: vec![0; if max_rows < x.rows() { p.block_rows } else { 0 }],
+                yg: vec![0; if max_rows < x.rows() { block_rows } else { 0 }],
                 g: vec![T::ZERO; plen + t],
                 loss: 0.0,
             })
         };
-        let shards = (0..p.n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?;
+        let shards = (0..n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?;
         Ok(Engine {
             plan,
             x,
@@ -112,8 +112,8 @@ impl<'a, T: Float> Engine<'a, T> {
         team.run(p.n_shards, &|s| {
             // SAFETY: task s is the only one touching shard s in this job.
             let sh = unsafe { shards.get_mut(s) };
-            sh.g.iter_mut().for_each(|v| *v = T::ZERO);
             let (gw, gb) = sh.g.split_at_mut(plen);
+            gb.iter_mut().for_each(|v| *v = T::ZERO);
             let mut loss = 0.0;
             let blocks = p.shard_blocks(s);
             let shard_end = (blocks.end * p.block_rows).min(m);
@@ -122,7 +122,9 @@ impl<'a, T: Float> Engine<'a, T> {
                 // 16 KiB of rows in flight ahead of itself.
                 kernels::prefetch_rows(x, &r[(blocks.start * p.block_rows).min(m)..shard_end], PREFETCH_BYTES);
             }
+            let first = blocks.start;
             for blk in blocks {
+                let overwrite = blk == first;
                 let lo = blk * p.block_rows;
                 let hi = (lo + p.block_rows).min(m);
                 loss += match rows {
@@ -138,6 +140,7 @@ impl<'a, T: Float> Engine<'a, T> {
                         &mut sh.z,
                         gw,
                         gb,
+                        overwrite,
                     ),
                     Some(r) => {
                         let idx = &r[lo..hi];
@@ -148,13 +151,39 @@ impl<'a, T: Float> Engine<'a, T> {
                         if plan.fused {
                             // The fused kernels read the batch's rows of X in place.
                             let ahead = (&r[lo..shard_end], k);
-                            kernels::block_step(&plan, x, Some(ahead), wp, t, bp, &sh.yg[..k], scale, &mut sh.z, gw, gb)
+                            kernels::block_step(
+                                &plan,
+                                x,
+                                Some(ahead),
+                                wp,
+                                t,
+                                bp,
+                                &sh.yg[..k],
+                                scale,
+                                &mut sh.z,
+                                gw,
+                                gb,
+                                overwrite,
+                            )
                         } else {
                             for (j, &ri) in idx.iter().enumerate() {
                                 sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                             }
                             let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
-                            kernels::block_step(&plan, xb, None, wp, t, bp, &sh.yg[..k], scale, &mut sh.z, gw, gb)
+                            kernels::block_step(
+                                &plan,
+                                xb,
+                                None,
+                                wp,
+                                t,
+                                bp,
+                                &sh.yg[..k],
+                                scale,
+                                &mut sh.z,
+                                gw,
+                                gb,
+                                overwrite,
+                            )
                         }
                     }
                 };

@@ -43,24 +43,40 @@ pub struct Partition {
 impl Partition {
     /// The partition for `rows` rows of `d` features and `t` classes of element type `T`.
     pub fn new<T: Float>(rows: usize, d: usize, t: usize) -> Self {
-        let elem = std::mem::size_of::<T>();
-        // Above the fused kernels' class range the GEMM packs W for every block: larger
-        // blocks amortise that packing (measured on 20000×2000×100).
-        let block_rows = if t > crate::kernels::FUSED_MAX_CLASSES {
-            (GEMM_BLOCK_BYTES / (d.max(1) * elem)).clamp(64, 1024) / 16 * 16
-        } else {
-            (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16
-        };
+        let (cache_rows, want) = Self::limits::<T>(rows, d, t);
+        // Blocks small enough for `want` shards: a mini-batch of a few hundred rows still
+        // splits between threads even when one cache-sized block would hold it.
+        let block_rows = cache_rows.min(rows.div_ceil(want).next_multiple_of(16)).max(16);
         let n_blocks = rows.div_ceil(block_rows);
-        let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
-        let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
-        let by_rows = rows / MIN_SHARD_ROWS;
-        let n_shards = n_blocks.min(MAX_SHARDS).min(by_memory).min(by_rows).max(1);
+        let n_shards = n_blocks.min(want).max(1);
         Partition {
             block_rows,
             n_blocks,
             n_shards,
         }
+    }
+
+    /// Buffer sizes that serve every partition of at most `max_rows` rows: the most rows
+    /// per block and the most shards.
+    pub fn capacity<T: Float>(max_rows: usize, d: usize, t: usize) -> (usize, usize) {
+        Self::limits::<T>(max_rows, d, t)
+    }
+
+    /// Rows per cache-sized block, and the shards wanted for `rows` rows (never fewer
+    /// for more rows).
+    fn limits<T: Float>(rows: usize, d: usize, t: usize) -> (usize, usize) {
+        let elem = std::mem::size_of::<T>();
+        // Above the fused kernels' class range the GEMM packs W for every block: larger
+        // blocks amortise that packing (measured on 20000×2000×100).
+        let cache_rows = if t > crate::kernels::FUSED_MAX_CLASSES {
+            (GEMM_BLOCK_BYTES / (d.max(1) * elem)).clamp(64, 1024) / 16 * 16
+        } else {
+            (BLOCK_BYTES / (d.max(1) * elem)).clamp(16, 512) / 16 * 16
+        };
+        let per_shard = d.saturating_mul(t).saturating_add(t).saturating_mul(elem).max(1);
+        let by_memory = (SHARD_GRADIENT_BUDGET / per_shard).max(1);
+        let want = (rows / MIN_SHARD_ROWS).min(MAX_SHARDS).min(by_memory).max(1);
+        (cache_rows, want)
     }
 
     /// The blocks of shard `s`: `start..end` block indices.
@@ -97,10 +113,10 @@ impl<T: Float> Workspace<T> {
     /// A workspace for calls over at most `max_rows` rows of `d` features and `t` classes.
     /// `gather` reserves per-shard buffers for calls that pass a row subset (mini-batches).
     pub fn new(max_rows: usize, d: usize, t: usize, gather: bool) -> Result<Self> {
-        let p = Partition::new::<T>(max_rows, d, t);
-        let zlen = checked_size(p.block_rows, t, "block logits")?;
+        let (block_rows, n_shards) = Partition::capacity::<T>(max_rows, d, t);
+        let zlen = checked_size(block_rows, t, "block logits")?;
         let xlen = if gather {
-            checked_size(p.block_rows, d, "block rows")?
+            checked_size(block_rows, d, "block rows")?
         } else {
             0
         };
@@ -110,7 +126,7 @@ impl<T: Float> Workspace<T> {
         let shard = Shard {
             z: vec![T::ZERO; zlen],
             xg: vec![T::ZERO; xlen],
-            yg: vec![0; if gather { p.block_rows } else { 0 }],
+            yg: vec![0; if gather { block_rows } else { 0 }],
             gw: vec![T::ZERO; glen],
             gb: vec![T::ZERO; t],
             loss: 0.0,
@@ -121,7 +137,7 @@ impl<T: Float> Workspace<T> {
             max_rows,
             gather,
             wt: vec![T::ZERO; glen],
-            shards: vec![shard; p.n_shards],
+            shards: vec![shard; n_shards],
         })
     }
 
