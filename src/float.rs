@@ -63,6 +63,10 @@ pub trait Float:
     /// Absolute value.
     fn abs(self) -> Self;
 
+    /// `v[i] = exp(v[i] − m[i])` with `wide` vectors.
+    #[doc(hidden)]
+    fn exp_sub(v: &mut [Self], m: &[Self]);
+
     /// The SIMD fused softmax/δ kernel for this type (see
     /// [`crate::kernels::softmax::softmax_delta`]).
     #[doc(hidden)]
@@ -158,7 +162,7 @@ pub trait Float:
 }
 
 macro_rules! impl_float {
-    ($t:ty, $name:literal, $gemm:path, $softmax:path, $lanes:expr, $avx2:ident, $avx512:ident, $cols:path) => {
+    ($t:ty, $name:literal, $gemm:path, $softmax:path, $expsub:path, $lanes:expr, $avx2:ident, $avx512:ident, $cols:path) => {
         impl Float for $t {
             const ZERO: Self = 0.0;
             const ONE: Self = 1.0;
@@ -255,6 +259,10 @@ macro_rules! impl_float {
                 <$t>::abs(self)
             }
             #[inline(always)]
+            fn exp_sub(v: &mut [Self], m: &[Self]) {
+                $expsub(v, m)
+            }
+            #[inline(always)]
             fn softmax_delta_simd(
                 z: &mut [Self],
                 t: usize,
@@ -294,6 +302,7 @@ impl_float!(
     "f32",
     matrixmultiply::sgemm,
     crate::kernels::softmax::softmax_delta_f32,
+    crate::kernels::softmax::exp_sub_f32,
     8,
     avx2_f32,
     avx512_f32,
@@ -304,6 +313,7 @@ impl_float!(
     "f64",
     matrixmultiply::dgemm,
     crate::kernels::softmax::softmax_delta_f64,
+    crate::kernels::softmax::exp_sub_f64,
     4,
     avx2_f64,
     avx512_f64,

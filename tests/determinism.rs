@@ -39,3 +39,15 @@ fn bit_identical_across_thread_counts_and_runs() {
         assert_eq!(fit_in_pool(1, &x, &y, batch), base, "second run");
     }
 }
+
+#[test]
+fn class_split_steps_are_bit_identical_across_thread_counts() {
+    // At least 32 classes and 2¹⁵ weights on mini-batches: the steps split by classes.
+    let (n, d, t) = (600, 1000, 40);
+    let (x, y) = random_problem(n, d, t, 9);
+    let x = Matrix::from_vec(n, d, x.iter().map(|&v| v as f32).collect()).unwrap();
+    let base = fit_in_pool(1, &x, &y, Some(128));
+    for threads in [2, 3] {
+        assert_eq!(fit_in_pool(threads, &x, &y, Some(128)), base, "threads {threads}");
+    }
+}

@@ -145,6 +145,42 @@ fn every_kernel_matches_the_scalar_oracle() {
             let w = m.weights().unwrap().as_slice();
             assert!(max_abs_diff(w, &wr) <= 1e-10 * max_abs(&wr), "{kernel:?} fit");
         }
+        // A model large enough for class-split mini-batch steps (at least 32 classes and
+        // 2¹⁵ weights): f64 and f32 against the oracle, on two threads.
+        let (n, d, t) = (500, 1000, 40);
+        let (x, y) = random_problem(n, d, t, 78);
+        for batch in [Some(100), Some(130)] {
+            let (wr, br) = ref_train(&x, &y, n, d, t, 0.5, 3, batch, 6);
+            let xm = Matrix::from_vec(n, d, x.clone()).unwrap();
+            let mut m = LogisticClassifierMultinomial::<f64>::new()
+                .learning_rate(0.5)
+                .epochs(3)
+                .batch_size(batch)
+                .seed(6);
+            pool.install(|| m.fit(&xm, &y)).unwrap();
+            let w = m.weights().unwrap().as_slice();
+            assert!(
+                max_abs_diff(w, &wr) <= 1e-10 * max_abs(&wr),
+                "{kernel:?} class-split fit"
+            );
+            let b = m.bias().unwrap();
+            assert!(
+                max_abs_diff(b, &br) <= 1e-10 * max_abs(&wr),
+                "{kernel:?} class-split bias"
+            );
+            let xf = Matrix::from_vec(n, d, x.iter().map(|&v| v as f32).collect()).unwrap();
+            let mut mf = LogisticClassifierMultinomial::<f32>::new()
+                .learning_rate(0.5)
+                .epochs(3)
+                .batch_size(batch)
+                .seed(6);
+            pool.install(|| mf.fit(&xf, &y)).unwrap();
+            let wf: Vec<f64> = mf.weights().unwrap().as_slice().iter().map(|&v| v as f64).collect();
+            assert!(
+                max_abs_diff(&wf, &wr) <= 1e-4 * max_abs(&wr),
+                "{kernel:?} class-split fit f32"
+            );
+        }
         ran.push(kernel);
     }
     force_kernel(None).unwrap();

@@ -321,6 +321,107 @@ fn fused_block<T: Float>(
     }
 }
 
+/// The class-split forward on one block: `Zᵀ (tg × m) = (X_b · W_g)ᵀ` for a group of `tg`
+/// classes, `wt` holding their rows of `Wᵀ` (`tg × dp`). Rows as in [`block_step`].
+///
+/// # Panics
+/// When the plan is not fused or the buffers do not match the shapes.
+pub(crate) fn split_forward<T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: Option<(&[u32], usize)>,
+    wt: &[T],
+    tg: usize,
+    z: &mut [T],
+) {
+    let (idx, m) = checked_rows(plan, x, idx);
+    assert!(tg <= FUSED_MAX_CLASSES && wt.len() >= tg * plan.dp && z.len() >= m * tg);
+    if m == 0 || tg == 0 {
+        return;
+    }
+    // SAFETY: the kernel is available and every row the block names lies inside X with
+    // `d` elements (checked by `checked_rows`); wt holds tg·dp elements, dp ≥ d a multiple
+    // of the lane count; z holds m·tg elements (asserted).
+    unsafe {
+        T::simd_forward(
+            plan.kernel,
+            x.as_slice().as_ptr(),
+            x.stride(),
+            idx,
+            m,
+            x.cols(),
+            wt,
+            plan.dp,
+            tg,
+            z,
+        )
+    };
+}
+
+/// The class-split backward on one block: `Gᵀ_g (tg × dp) += δᵀ·X_b` (or `=` with
+/// `overwrite`), `delta` = δᵀ (`tg × m`). Rows as in [`block_step`].
+///
+/// # Panics
+/// When the plan is not fused or the buffers do not match the shapes.
+pub(crate) fn split_backward<T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: Option<(&[u32], usize)>,
+    delta: &[T],
+    tg: usize,
+    gt: &mut [T],
+    overwrite: bool,
+) {
+    let (idx, m) = checked_rows(plan, x, idx);
+    assert!(tg <= FUSED_MAX_CLASSES && gt.len() >= tg * plan.dp && delta.len() >= m * tg);
+    if tg == 0 {
+        return;
+    }
+    if m == 0 {
+        if overwrite {
+            gt[..tg * plan.dp].iter_mut().for_each(|v| *v = T::ZERO);
+        }
+        return;
+    }
+    // SAFETY: as in `split_forward`; gt holds tg·dp elements, delta m·tg (asserted).
+    unsafe {
+        T::simd_backward(
+            plan.kernel,
+            x.as_slice().as_ptr(),
+            x.stride(),
+            idx,
+            m,
+            x.cols(),
+            delta,
+            tg,
+            gt,
+            plan.dp,
+            overwrite,
+        )
+    };
+}
+
+/// Checks what the fused kernels assume of the rows of a block: the plan is fused and its
+/// kernel available, the padded width fits, every indexed row (block and look-ahead) is a
+/// row of `x`. Returns the index list and the block's row count.
+fn checked_rows<'i, T: Float>(
+    plan: &Plan,
+    x: MatRef<'_, T>,
+    idx: Option<(&'i [u32], usize)>,
+) -> (Option<&'i [u32]>, usize) {
+    let d = x.cols();
+    assert!(plan.fused && plan.kernel.available() && plan.dp >= d && plan.dp.is_multiple_of(T::LANES));
+    assert!(x.rows() == 0 || x.as_slice().len() >= (x.rows() - 1) * x.stride() + d);
+    match idx {
+        Some((ahead, m)) => {
+            assert!(m <= ahead.len(), "block longer than its index list");
+            assert!(ahead.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
+            (Some(ahead), m)
+        }
+        None => (None, x.rows()),
+    }
+}
+
 /// Prefetches the rows `idx` of `x` into the cache, whole rows, until about `bytes` bytes
 /// are requested: a cold mini-batch block then waits for its first rows once, in parallel,
 /// not row by row. Indices must be rows of `x` (checked).

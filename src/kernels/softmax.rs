@@ -230,3 +230,100 @@ macro_rules! simd_softmax_delta {
 
 simd_softmax_delta!(softmax_delta_f32, f32, f32x8, 8);
 simd_softmax_delta!(softmax_delta_f64, f64, f64x4, 4);
+
+macro_rules! simd_exp_sub {
+    ($name:ident, $t:ty, $v:ty, $lanes:expr) => {
+        /// `v[i] = exp(v[i] − m[i])`, `wide` vectors with a scalar tail.
+        pub(crate) fn $name(v: &mut [$t], m: &[$t]) {
+            const L: usize = $lanes;
+            assert_eq!(v.len(), m.len(), "exp_sub: lengths");
+            let body = v.len() - v.len() % L;
+            for (c, mc) in v[..body].chunks_exact_mut(L).zip(m[..body].chunks_exact(L)) {
+                let e = (<$v>::from(<[$t; L]>::try_from(&*c).unwrap()) - <$v>::from(<[$t; L]>::try_from(mc).unwrap()))
+                    .exp();
+                c.copy_from_slice(&e.to_array());
+            }
+            for (x, &mi) in v[body..].iter_mut().zip(&m[body..]) {
+                *x = (*x - mi).exp();
+            }
+        }
+    };
+}
+
+simd_exp_sub!(exp_sub_f32, f32, f32x8, 8);
+simd_exp_sub!(exp_sub_f64, f64, f64x4, 4);
+
+/// Class-split softmax, pass 1, on one block of `Zᵀ` for the classes `k0..k0 + tg`
+/// (`tg × rows`, row stride `rows`): adds the group's biases, writes each row's group
+/// maximum `pm[i]`, replaces each logit by `exp(z − pm[i])`, writes the group sum `ps[i]`,
+/// and, for rows whose label is in the group, the biased logit of the label in `zy[i]`.
+///
+/// # Panics
+/// When the buffers do not match the shapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn split_stats<T: Float>(
+    zt: &mut [T],
+    rows: usize,
+    k0: usize,
+    tg: usize,
+    bias: &[T],
+    labels: &[u32],
+    pm: &mut [T],
+    ps: &mut [T],
+    zy: &mut [T],
+) {
+    assert!(zt.len() >= tg * rows && bias.len() == tg && labels.len() == rows);
+    assert!(pm.len() == rows && ps.len() == rows && zy.len() == rows);
+    pm.iter_mut().for_each(|v| *v = T::from_f64(f64::NEG_INFINITY));
+    for (k, row) in zt.chunks_exact_mut(rows).take(tg).enumerate() {
+        let b = bias[k];
+        for (v, m) in row.iter_mut().zip(pm.iter_mut()) {
+            *v += b;
+            *m = m.max(*v);
+        }
+    }
+    for (i, &y) in labels.iter().enumerate() {
+        let y = y as usize;
+        if (k0..k0 + tg).contains(&y) {
+            zy[i] = zt[(y - k0) * rows + i];
+        }
+    }
+    ps.iter_mut().for_each(|v| *v = T::ZERO);
+    for row in zt.chunks_exact_mut(rows).take(tg) {
+        T::exp_sub(row, pm);
+        for (s, &e) in ps.iter_mut().zip(row.iter()) {
+            *s += e;
+        }
+    }
+}
+
+/// Class-split softmax, pass 2: with `f[i] = scale·exp(pm[i] − M[i]) / S[i]` (the row's
+/// factor from its group statistics to the whole softmax), turns the exponentials of
+/// [`split_stats`] into `δ = (p − onehot)·scale` in place and adds each class's `δ` sum to
+/// `gb`.
+///
+/// # Panics
+/// When the buffers do not match the shapes.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn split_delta<T: Float>(
+    zt: &mut [T],
+    rows: usize,
+    k0: usize,
+    tg: usize,
+    labels: &[u32],
+    f: &[T],
+    scale: T,
+    gb: &mut [T],
+) {
+    assert!(zt.len() >= tg * rows && labels.len() == rows && f.len() == rows && gb.len() == tg);
+    for (k, row) in zt.chunks_exact_mut(rows).take(tg).enumerate() {
+        let class = (k0 + k) as u32;
+        let mut acc = T::ZERO;
+        for ((v, &fi), &y) in row.iter_mut().zip(f).zip(labels) {
+            let hot = if y == class { scale } else { T::ZERO };
+            *v = *v * fi - hot;
+            acc += *v;
+        }
+        gb[k] += acc;
+    }
+}

@@ -44,7 +44,40 @@ pub(crate) struct Engine<'a, T> {
     params: [Vec<T>; 2],
     cur: usize,
     shards: Vec<ShardBuf<T>>,
+    /// Class-split state, when the model is split by classes instead of rows.
+    split: Option<Split<T>>,
 }
+
+/// Class-split steps, for large models on mini-batches: each task owns a group of
+/// classes, computes their logits, softmax statistics, gradient and update for all rows of
+/// the batch, and no gradient or parameter crosses between threads. (Row shards would
+/// all-reduce the whole gradient and the whole parameter vector every step; at
+/// 20000×2000×100, batch 256, that exchange cost more than the products on two cores.)
+struct Split<T> {
+    /// Class boundaries of the groups (`groups + 1` entries).
+    bounds: Vec<usize>,
+    groups: Vec<GroupBuf<T>>,
+    /// Per batch row: label, softmax maximum and sum over all classes.
+    yb: Vec<u32>,
+    mx: Vec<T>,
+    sx: Vec<T>,
+}
+
+struct GroupBuf<T> {
+    /// Exponentials, then δ, of the group's classes, block after block (each `tg × rows`).
+    z: Vec<T>,
+    /// Per batch row: the group's maximum, sum, label logit, and scale factor.
+    pm: Vec<T>,
+    ps: Vec<T>,
+    zy: Vec<T>,
+    f: Vec<T>,
+    /// The group's `Gᵀ` rows (`tg × dp`), then its bias gradient.
+    g: Vec<T>,
+}
+
+/// Class-split steps run when the model has at least this many classes and weights …
+const SPLIT_MIN_CLASSES: usize = 32;
+const SPLIT_MIN_WEIGHTS: usize = 1 << 15;
 
 impl<'a, T: Float> Engine<'a, T> {
     /// An engine for steps of at most `max_rows` rows of `x`, starting from `w` (d×t) and
@@ -73,7 +106,36 @@ impl<'a, T: Float> Engine<'a, T> {
                 loss: 0.0,
             })
         };
-        let shards = (0..n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?;
+        let minibatch = max_rows < x.rows();
+        let split = if plan.fused && minibatch && t >= SPLIT_MIN_CLASSES && d * t >= SPLIT_MIN_WEIGHTS {
+            let n_groups = split_groups(t);
+            let bounds: Vec<usize> = (0..=n_groups).map(|g| g * t / n_groups).collect();
+            let tg = t.div_ceil(n_groups);
+            let group = || -> Result<GroupBuf<T>> {
+                Ok(GroupBuf {
+                    z: vec![T::ZERO; checked_size(tg, max_rows, "group logits")?],
+                    pm: vec![T::ZERO; max_rows],
+                    ps: vec![T::ZERO; max_rows],
+                    zy: vec![T::ZERO; max_rows],
+                    f: vec![T::ZERO; max_rows],
+                    g: vec![T::ZERO; checked_size(tg, plan.dp + 1, "group gradient")?],
+                })
+            };
+            Some(Split {
+                bounds,
+                groups: (0..n_groups).map(|_| group()).collect::<Result<Vec<_>>>()?,
+                yb: vec![0; max_rows],
+                mx: vec![T::ZERO; max_rows],
+                sx: vec![T::ZERO; max_rows],
+            })
+        } else {
+            None
+        };
+        let shards = if split.is_some() {
+            Vec::new()
+        } else {
+            (0..n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?
+        };
         Ok(Engine {
             plan,
             x,
@@ -83,12 +145,16 @@ impl<'a, T: Float> Engine<'a, T> {
             params: [p0.clone(), p0],
             cur: 0,
             shards,
+            split,
         })
     }
 
     /// The most tasks one phase can have: for sizing the team.
     pub(crate) fn max_tasks(&self) -> usize {
-        self.shards.len().max((self.plen + self.t).div_ceil(UPDATE_CHUNK))
+        match &self.split {
+            Some(sp) => sp.groups.len(),
+            None => self.shards.len().max((self.plen + self.t).div_ceil(UPDATE_CHUNK)),
+        }
     }
 
     /// The plan the kernels run.
@@ -96,9 +162,34 @@ impl<'a, T: Float> Engine<'a, T> {
         &self.plan
     }
 
-    /// Phase 1: the loss sum of the current parameters over `rows` (all rows when `None`)
-    /// and the shards' gradients of the mean loss.
+    /// Phase 1: the loss sum of the current parameters over `rows` (all rows when `None`),
+    /// and what the update needs (the shards' gradients of the mean loss, or the groups'
+    /// softmax statistics).
     pub(crate) fn loss_grad(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
+        if self.split.is_some() {
+            self.split_loss(team, rows)
+        } else {
+            self.shard_loss_grad(team, rows)
+        }
+    }
+
+    /// Phase 2 after [`Engine::loss_grad`] on the same `rows`: `next = cur − lr·∇`. Makes
+    /// `next` current and returns `true`, or returns `false` (and keeps the current
+    /// parameters) when an updated parameter is not finite.
+    pub(crate) fn update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T) -> bool {
+        let m = rows.map_or(self.x.rows(), <[u32]>::len);
+        let finite = if self.split.is_some() {
+            self.split_update(team, rows, lr)
+        } else {
+            self.shard_update(team, m, lr)
+        };
+        if finite {
+            self.cur ^= 1;
+        }
+        finite
+    }
+
+    fn shard_loss_grad(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let m = rows.map_or(x.rows(), <[u32]>::len);
@@ -194,10 +285,9 @@ impl<'a, T: Float> Engine<'a, T> {
         self.shards[..p.n_shards].iter().map(|s| s.loss).sum()
     }
 
-    /// Phase 2: `next = cur − lr·ΣG` over the shards of the last [`Engine::loss_grad`] on
-    /// `m` rows. Makes `next` current and returns `true`, or returns `false` (and keeps
-    /// the current parameters) when an updated parameter is not finite.
-    pub(crate) fn update(&mut self, team: &Team, m: usize, lr: T) -> bool {
+    /// `next = cur − lr·ΣG` over the shards of the last loss on `m` rows; `false` when a
+    /// parameter is not finite.
+    fn shard_update(&mut self, team: &Team, m: usize, lr: T) -> bool {
         let n_shards = Partition::new::<T>(m, self.x.cols(), self.t).n_shards;
         let len = self.plen + self.t;
         let [p0, p1] = &mut self.params;
@@ -226,11 +316,129 @@ impl<'a, T: Float> Engine<'a, T> {
                 bad.store(true, Ordering::Relaxed);
             }
         });
-        if bad.load(Ordering::Relaxed) {
-            return false;
+        !bad.load(Ordering::Relaxed)
+    }
+
+    /// Class-split phase 1: each group's logits, exponentials and statistics; then, on this
+    /// thread, each row's softmax maximum and sum over the groups (in group order) and the
+    /// loss.
+    fn split_loss(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
+        let x = self.x;
+        let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
+        let m = rows.map_or(x.rows(), <[u32]>::len);
+        let p = Partition::new::<T>(m, d, t);
+        let plan = self.plan;
+        let (wp, bp) = self.params[self.cur].split_at(plen);
+        let sp = self.split.as_mut().expect("class-split engine");
+        for i in 0..m {
+            sp.yb[i] = self.labels[rows.map_or(i, |r| r[i] as usize)];
         }
-        self.cur ^= 1;
-        true
+        let (bounds, yb) = (&sp.bounds, &sp.yb[..m]);
+        let groups = Shared::new(&mut sp.groups);
+        team.run(bounds.len() - 1, &|g| {
+            // SAFETY: task g is the only one touching group g in this job.
+            let gb = unsafe { groups.get_mut(g) };
+            let (k0, k1) = (bounds[g], bounds[g + 1]);
+            let tg = k1 - k0;
+            for blk in 0..p.n_blocks {
+                let lo = blk * p.block_rows;
+                let hi = (lo + p.block_rows).min(m);
+                let k = hi - lo;
+                let (xb, idx) = block_rows(x, rows, lo, hi, m);
+                let z = &mut gb.z[lo * tg..hi * tg];
+                kernels::split_forward(&plan, xb, idx, &wp[k0 * dp..k1 * dp], tg, z);
+                kernels::softmax::split_stats(
+                    z,
+                    k,
+                    k0,
+                    tg,
+                    &bp[k0..k1],
+                    &yb[lo..hi],
+                    &mut gb.pm[lo..hi],
+                    &mut gb.ps[lo..hi],
+                    &mut gb.zy[lo..hi],
+                );
+            }
+        });
+        // M = max over groups; S = Σ_g s_g·exp(m_g − M), each group's factor exp(m_g − M)
+        // kept in its `f` for the update.
+        let (mx, sx) = (&mut sp.mx[..m], &mut sp.sx[..m]);
+        mx.copy_from_slice(&sp.groups[0].pm[..m]);
+        for gb in &sp.groups[1..] {
+            for (a, &v) in mx.iter_mut().zip(&gb.pm[..m]) {
+                *a = a.max(v);
+            }
+        }
+        sx.iter_mut().for_each(|v| *v = T::ZERO);
+        for gb in sp.groups.iter_mut() {
+            let f = &mut gb.f[..m];
+            f.copy_from_slice(&gb.pm[..m]);
+            T::exp_sub(f, mx);
+            for ((s, &e), &ps) in sx.iter_mut().zip(f.iter()).zip(&gb.ps[..m]) {
+                *s += ps * e;
+            }
+        }
+        let mut loss = 0.0;
+        for i in 0..m {
+            let y = yb[i] as usize;
+            let g = sp.bounds.partition_point(|&k| k <= y) - 1;
+            loss += (mx[i] + sx[i].ln() - sp.groups[g].zy[i]).to_f64();
+        }
+        loss
+    }
+
+    /// Class-split phase 2: each group's δ, gradient and update of its own classes.
+    fn split_update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T) -> bool {
+        let x = self.x;
+        let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
+        let m = rows.map_or(x.rows(), <[u32]>::len);
+        let p = Partition::new::<T>(m, d, t);
+        let scale = T::ONE / T::from_usize(m);
+        let plan = self.plan;
+        let [p0, p1] = &mut self.params;
+        let (cur, next) = if self.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
+        let next = Shared::new(&mut next[..]);
+        let sp = self.split.as_mut().expect("class-split engine");
+        let (bounds, yb, sx) = (&sp.bounds, &sp.yb[..m], &sp.sx[..m]);
+        let groups = Shared::new(&mut sp.groups);
+        let bad = AtomicBool::new(false);
+        team.run(bounds.len() - 1, &|g| {
+            // SAFETY: task g is the only one touching group g in this job.
+            let gb = unsafe { groups.get_mut(g) };
+            let (k0, k1) = (bounds[g], bounds[g + 1]);
+            let tg = k1 - k0;
+            // f = scale·exp(m_g − M)/S: the group's exponentials to probabilities·scale.
+            for (f, &s) in gb.f[..m].iter_mut().zip(sx) {
+                *f = *f * scale / s;
+            }
+            let (gw, gbias) = gb.g.split_at_mut(tg * dp);
+            let gbias = &mut gbias[..tg];
+            gbias.iter_mut().for_each(|v| *v = T::ZERO);
+            for blk in 0..p.n_blocks {
+                let lo = blk * p.block_rows;
+                let hi = (lo + p.block_rows).min(m);
+                let k = hi - lo;
+                let (xb, idx) = block_rows(x, rows, lo, hi, m);
+                let z = &mut gb.z[lo * tg..hi * tg];
+                kernels::softmax::split_delta(z, k, k0, tg, &yb[lo..hi], &gb.f[lo..hi], scale, gbias);
+                kernels::split_backward(&plan, xb, idx, z, tg, gw, blk == 0);
+            }
+            // SAFETY: groups own disjoint class ranges: rows k0..k1 of Wᵀ and biases k0..k1.
+            let (nw, nb) = unsafe { (next.range_mut(k0 * dp, k1 * dp), next.range_mut(plen + k0, plen + k1)) };
+            let mut finite = true;
+            for ((o, &c), &gv) in nw.iter_mut().zip(&cur[k0 * dp..k1 * dp]).zip(gw.iter()) {
+                *o = c - lr * gv;
+                finite &= o.is_finite();
+            }
+            for ((o, &c), &gv) in nb.iter_mut().zip(&cur[plen + k0..plen + k1]).zip(gbias.iter()) {
+                *o = c - lr * gv;
+                finite &= o.is_finite();
+            }
+            if !finite {
+                bad.store(true, Ordering::Relaxed);
+            }
+        });
+        !bad.load(Ordering::Relaxed)
     }
 
     /// Writes the current (`previous = false`) or the previous parameters to `w` and `b`.
@@ -250,6 +458,27 @@ impl<'a, T: Float> Engine<'a, T> {
             w.as_mut_slice().copy_from_slice(&wp[..d * t]);
         }
         b.copy_from_slice(bp);
+    }
+}
+
+/// How many class groups a class-split step uses for `t` classes: a function of the shape
+/// only, even so the two-core machine's threads share the groups evenly.
+fn split_groups(t: usize) -> usize {
+    if t >= 4 * SPLIT_MIN_CLASSES { 4 } else { 2 }
+}
+
+/// Rows `lo..hi` of a batch of `m` rows: a contiguous view of `x` for the full batch, or
+/// `x` with the batch's index list from `lo` (rows past `hi` only prefetched).
+fn block_rows<'x, 'r, T: Float>(
+    x: MatRef<'x, T>,
+    rows: Option<&'r [u32]>,
+    lo: usize,
+    hi: usize,
+    m: usize,
+) -> (MatRef<'x, T>, Option<(&'r [u32], usize)>) {
+    match rows {
+        None => (x.slice_rows(lo, hi), None),
+        Some(r) => (x, Some((&r[lo..m], hi - lo))),
     }
 }
 

@@ -150,7 +150,7 @@ pub(crate) fn fit<T: Float>(
                     return Err(diverged(epoch, epoch.saturating_sub(2), &what));
                 }
                 epoch_loss += loss;
-                if !engine.update(team, m, lr) {
+                if !engine.update(team, rows, lr) {
                     engine.write(false, w, b);
                     return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
                 }
