@@ -100,6 +100,8 @@ fn every_kernel_matches_the_scalar_oracle() {
             10,
             12,
             13,
+            16,
+            17,
             25,
             FUSED_MAX_CLASSES,
             FUSED_MAX_CLASSES + 1,
