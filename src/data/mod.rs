@@ -144,14 +144,14 @@ impl<T: Copy + Default> Dataset<T> {
                 format!("index {bad}"),
             ));
         }
-        let mut data = Vec::with_capacity(crate::error::checked_size(indices.len(), d, "selected rows")?);
+        let mut x = Matrix::zeros(indices.len(), d)?;
         let mut y = Vec::with_capacity(indices.len());
-        for &i in indices {
-            data.extend_from_slice(self.x.row(i));
+        for (j, &i) in indices.iter().enumerate() {
+            x.row_mut(j).copy_from_slice(self.x.row(i));
             y.push(self.y[i]);
         }
         Ok(Dataset {
-            x: Matrix::from_vec(indices.len(), d, data)?,
+            x,
             y,
             classes: self.classes.clone(),
             feature_names: self.feature_names.clone(),
@@ -167,8 +167,8 @@ impl<T: Float> Dataset<T> {
     /// is already NaN or infinite is an [`Error::NonFinite`] naming its row and column.
     pub fn cast<U: Float>(&self) -> Result<Dataset<U>> {
         let (n, d) = self.x.shape();
-        let mut data = Vec::with_capacity(self.x.as_slice().len());
-        for (idx, &v) in self.x.as_slice().iter().enumerate() {
+        let mut x = Matrix::<U>::zeros(n, d)?;
+        for (idx, (&v, out)) in self.x.as_slice().iter().zip(x.as_mut_slice()).enumerate() {
             let u = U::from_f64(v.to_f64());
             if !u.is_finite() {
                 return Err(Error::NonFinite {
@@ -178,10 +178,10 @@ impl<T: Float> Dataset<T> {
                     value: v.to_f64(),
                 });
             }
-            data.push(u);
+            *out = u;
         }
         Ok(Dataset {
-            x: Matrix::from_vec(n, d, data)?,
+            x,
             y: self.y.clone(),
             classes: self.classes.clone(),
             feature_names: self.feature_names.clone(),

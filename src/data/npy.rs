@@ -535,7 +535,8 @@ fn npy_matrix<T: Float>(r: &mut impl Read, total: Option<u64>, source: &str) -> 
         return Err(Error::empty(format!("{source}: a {rows}×{cols} array")));
     }
     let bytes = read_data(r, &h, total.map(|t| t.saturating_sub(hlen as u64)), source)?;
-    let mut out = Vec::with_capacity(rows * cols);
+    let mut m = Matrix::<T>::zeros(rows, cols)?;
+    let out = m.as_mut_slice();
     let bad = |k: usize, v: f64| {
         let what = if v.is_finite() {
             format!("value {v:e} overflows {}", T::NAME)
@@ -552,7 +553,7 @@ fn npy_matrix<T: Float>(r: &mut impl Read, total: Option<u64>, source: &str) -> 
                 if !t.is_finite() {
                     return Err(bad(k, v));
                 }
-                out.push(t);
+                out[k] = t;
             }
         }
         _ => {
@@ -564,11 +565,11 @@ fn npy_matrix<T: Float>(r: &mut impl Read, total: Option<u64>, source: &str) -> 
                 if !t.is_finite() {
                     return Err(bad(k, v));
                 }
-                out.push(t);
+                out[k] = t;
             }
         }
     }
-    Matrix::from_vec(rows, cols, out)
+    Ok(m)
 }
 
 /// Reads a 1-D integer array (`<i1 <i2 <i4 <i8 <u1 <u2 <u4 <u8`, `|i1`, `|u1`) as `i64`
