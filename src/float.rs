@@ -133,7 +133,8 @@ pub trait Float:
         gb: &mut [Self],
     ) -> f64;
 
-    /// SIMD lanes per 256-bit vector (8 for f32, 4 for f64).
+    /// Elements per 64 bytes (16 f32, 8 f64): the padding unit of `Wᵀ`'s rows, one
+    /// 512-bit vector.
     #[doc(hidden)]
     const LANES: usize;
 
@@ -303,7 +304,7 @@ impl_float!(
     matrixmultiply::sgemm,
     crate::kernels::softmax::softmax_delta_f32,
     crate::kernels::softmax::exp_sub_f32,
-    8,
+    16,
     avx2_f32,
     avx512_f32,
     crate::kernels::cols_f32
@@ -314,7 +315,7 @@ impl_float!(
     matrixmultiply::dgemm,
     crate::kernels::softmax::softmax_delta_f64,
     crate::kernels::softmax::exp_sub_f64,
-    4,
+    8,
     avx2_f64,
     avx512_f64,
     crate::kernels::cols_f64

@@ -495,6 +495,167 @@ unsafe fn reduce_pd(a: [__m256d; 4]) -> __m256d {
     }
 }
 
+/// Lane mask of the first `n` (≤ 16) f32 lanes of a 512-bit vector.
+#[inline(always)]
+fn mask16(n: usize) -> __mmask16 {
+    if n >= 16 {
+        0xFFFF
+    } else {
+        ((1u32 << n) - 1) as __mmask16
+    }
+}
+
+/// Lane mask of the first `n` (≤ 8) f64 lanes of a 512-bit vector.
+#[inline(always)]
+fn mask8(n: usize) -> __mmask8 {
+    if n >= 8 { 0xFF } else { ((1u32 << n) - 1) as __mmask8 }
+}
+
+/// `_mm512_maskz_loadu_ps` with the argument order of `_mm256_maskload_ps`.
+///
+/// # Safety
+/// The lanes selected by `m` are readable from `p`; AVX-512F is enabled in the caller.
+#[inline(always)]
+unsafe fn maskload16(p: *const f32, m: __mmask16) -> __m512 {
+    // SAFETY: masked-off lanes touch no memory; the rest is the caller's contract.
+    unsafe { _mm512_maskz_loadu_ps(m, p) }
+}
+
+/// `_mm512_maskz_loadu_pd` with the argument order of `_mm256_maskload_pd`.
+///
+/// # Safety
+/// As [`maskload16`].
+#[inline(always)]
+unsafe fn maskload8(p: *const f64, m: __mmask8) -> __m512d {
+    // SAFETY: as in `maskload16`.
+    unsafe { _mm512_maskz_loadu_pd(m, p) }
+}
+
+/// Sixteen 16-lane accumulators → one vector of their sixteen sums (lane k = sum of
+/// `a[k]`): halving the width four times, each step adding two shuffles of two inputs.
+#[inline(always)]
+unsafe fn reduce16(a: [__m512; 16]) -> __m512 {
+    // SAFETY: register-only arithmetic; AVX-512F is enabled in every caller.
+    unsafe {
+        // The tree below leaves the sum of input q in lane π(q), with π an involution;
+        // feeding it a[π(q)] puts the sum of a[k] in lane k.
+        let b = [
+            a[0], a[2], a[1], a[3], a[8], a[10], a[9], a[11], a[4], a[6], a[5], a[7], a[12], a[14], a[13], a[15],
+        ];
+        let mut c = [_mm512_setzero_ps(); 8];
+        for i in 0..8 {
+            c[i] = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x44>(b[i], b[i + 8]),
+                _mm512_shuffle_f32x4::<0xEE>(b[i], b[i + 8]),
+            );
+        }
+        let mut d = [_mm512_setzero_ps(); 4];
+        for i in 0..4 {
+            d[i] = _mm512_add_ps(
+                _mm512_shuffle_f32x4::<0x88>(c[i], c[i + 4]),
+                _mm512_shuffle_f32x4::<0xDD>(c[i], c[i + 4]),
+            );
+        }
+        let e0 = _mm512_add_ps(
+            _mm512_shuffle_ps::<0x44>(d[0], d[2]),
+            _mm512_shuffle_ps::<0xEE>(d[0], d[2]),
+        );
+        let e1 = _mm512_add_ps(
+            _mm512_shuffle_ps::<0x44>(d[1], d[3]),
+            _mm512_shuffle_ps::<0xEE>(d[1], d[3]),
+        );
+        _mm512_add_ps(_mm512_shuffle_ps::<0x88>(e0, e1), _mm512_shuffle_ps::<0xDD>(e0, e1))
+    }
+}
+
+/// Eight 8-lane accumulators → one vector of their eight sums (as [`reduce16`]).
+#[inline(always)]
+unsafe fn reduce8(a: [__m512d; 8]) -> __m512d {
+    // SAFETY: register-only arithmetic; AVX-512F is enabled in every caller.
+    unsafe {
+        let b = [a[0], a[1], a[4], a[5], a[2], a[3], a[6], a[7]];
+        let mut c = [_mm512_setzero_pd(); 4];
+        for i in 0..4 {
+            c[i] = _mm512_add_pd(
+                _mm512_shuffle_f64x2::<0x44>(b[i], b[i + 4]),
+                _mm512_shuffle_f64x2::<0xEE>(b[i], b[i + 4]),
+            );
+        }
+        let d0 = _mm512_add_pd(
+            _mm512_shuffle_f64x2::<0x88>(c[0], c[2]),
+            _mm512_shuffle_f64x2::<0xDD>(c[0], c[2]),
+        );
+        let d1 = _mm512_add_pd(
+            _mm512_shuffle_f64x2::<0x88>(c[1], c[3]),
+            _mm512_shuffle_f64x2::<0xDD>(c[1], c[3]),
+        );
+        _mm512_add_pd(_mm512_unpacklo_pd(d0, d1), _mm512_unpackhi_pd(d0, d1))
+    }
+}
+
+/// 16×16 transpose: lane `k` of input `r` becomes lane `r` of output `k`.
+#[inline(always)]
+unsafe fn transpose16(r: [__m512; 16]) -> [__m512; 16] {
+    // SAFETY: register-only shuffles; AVX-512F is enabled in every caller.
+    unsafe {
+        let mut t = [_mm512_setzero_ps(); 16];
+        for i in 0..8 {
+            t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+        }
+        // u[4i + m], 128-bit lane q: rows 4i..4i+4 of column 4q + m.
+        let mut u = [_mm512_setzero_ps(); 16];
+        for i in 0..4 {
+            u[4 * i] = _mm512_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 1] = _mm512_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+            u[4 * i + 2] = _mm512_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+            u[4 * i + 3] = _mm512_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+        }
+        let mut w = [_mm512_setzero_ps(); 16];
+        for h in [0, 8] {
+            for k in 0..4 {
+                w[h + k] = _mm512_shuffle_f32x4::<0x88>(u[h + k], u[h + k + 4]);
+                w[h + k + 4] = _mm512_shuffle_f32x4::<0xDD>(u[h + k], u[h + k + 4]);
+            }
+        }
+        let mut out = [_mm512_setzero_ps(); 16];
+        for k in 0..4 {
+            out[k] = _mm512_shuffle_f32x4::<0x88>(w[k], w[k + 8]);
+            out[k + 8] = _mm512_shuffle_f32x4::<0xDD>(w[k], w[k + 8]);
+            out[k + 4] = _mm512_shuffle_f32x4::<0x88>(w[k + 4], w[k + 12]);
+            out[k + 12] = _mm512_shuffle_f32x4::<0xDD>(w[k + 4], w[k + 12]);
+        }
+        out
+    }
+}
+
+/// 8×8 transpose of f64: lane `k` of input `r` becomes lane `r` of output `k`.
+#[inline(always)]
+unsafe fn transpose8(r: [__m512d; 8]) -> [__m512d; 8] {
+    // SAFETY: register-only shuffles; AVX-512F is enabled in every caller.
+    unsafe {
+        // t[2i + m], 128-bit lane q: rows 2i, 2i+1 of column 2q + m.
+        let mut t = [_mm512_setzero_pd(); 8];
+        for i in 0..4 {
+            t[2 * i] = _mm512_unpacklo_pd(r[2 * i], r[2 * i + 1]);
+            t[2 * i + 1] = _mm512_unpackhi_pd(r[2 * i], r[2 * i + 1]);
+        }
+        let mut out = [_mm512_setzero_pd(); 8];
+        for m in 0..2 {
+            // Rows 0–3 and 4–7: lanes (rows 0–1, 2–3) of columns m, 4+m (v0) and 2+m, 6+m (v1).
+            let v0 = _mm512_shuffle_f64x2::<0x88>(t[m], t[2 + m]);
+            let v1 = _mm512_shuffle_f64x2::<0xDD>(t[m], t[2 + m]);
+            let w0 = _mm512_shuffle_f64x2::<0x88>(t[4 + m], t[6 + m]);
+            let w1 = _mm512_shuffle_f64x2::<0xDD>(t[4 + m], t[6 + m]);
+            out[m] = _mm512_shuffle_f64x2::<0x88>(v0, w0);
+            out[4 + m] = _mm512_shuffle_f64x2::<0xDD>(v0, w0);
+            out[2 + m] = _mm512_shuffle_f64x2::<0x88>(v1, w1);
+            out[6 + m] = _mm512_shuffle_f64x2::<0xDD>(v1, w1);
+        }
+        out
+    }
+}
+
 isa_kernels!(
     avx2_f32,
     "avx2,fma",
@@ -525,17 +686,17 @@ isa_kernels!(
         bwd_classes: 12
     },
     f32,
-    __m256,
-    8,
-    _mm256_loadu_ps,
-    _mm256_maskload_ps,
-    _mm256_fmadd_ps,
-    _mm256_set1_ps,
-    _mm256_setzero_ps,
-    _mm256_storeu_ps,
-    mask_ps,
-    reduce_ps,
-    transpose_ps,
+    __m512,
+    16,
+    _mm512_loadu_ps,
+    maskload16,
+    _mm512_fmadd_ps,
+    _mm512_set1_ps,
+    _mm512_setzero_ps,
+    _mm512_storeu_ps,
+    mask16,
+    reduce16,
+    transpose16,
     2,
     2
 );
@@ -569,17 +730,17 @@ isa_kernels!(
         bwd_classes: 12
     },
     f64,
-    __m256d,
-    4,
-    _mm256_loadu_pd,
-    _mm256_maskload_pd,
-    _mm256_fmadd_pd,
-    _mm256_set1_pd,
-    _mm256_setzero_pd,
-    _mm256_storeu_pd,
-    mask_pd,
-    reduce_pd,
-    transpose_pd,
+    __m512d,
+    8,
+    _mm512_loadu_pd,
+    maskload8,
+    _mm512_fmadd_pd,
+    _mm512_set1_pd,
+    _mm512_setzero_pd,
+    _mm512_storeu_pd,
+    mask8,
+    reduce8,
+    transpose8,
     2,
     2
 );
