@@ -682,7 +682,7 @@ isa_kernels!(
     avx512_f32,
     "avx2,fma,avx512f,avx512vl",
     Tiles {
-        fwd_classes: 12,
+        fwd_classes: 6,
         bwd_classes: 12
     },
     f32,
@@ -697,7 +697,7 @@ isa_kernels!(
     mask16,
     reduce16,
     transpose16,
-    2,
+    4,
     2
 );
 isa_kernels!(
@@ -726,7 +726,7 @@ isa_kernels!(
     avx512_f64,
     "avx2,fma,avx512f,avx512vl",
     Tiles {
-        fwd_classes: 12,
+        fwd_classes: 6,
         bwd_classes: 12
     },
     f64,
@@ -741,7 +741,7 @@ isa_kernels!(
     mask8,
     reduce8,
     transpose8,
-    2,
+    4,
     2
 );
 
