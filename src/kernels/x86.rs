@@ -120,7 +120,7 @@ macro_rules! isa_kernels {
         $ty:ty, $vec:ty, $lanes:expr,
         $load:ident, $maskload:ident, $fmadd:ident, $set1:ident, $setzero:ident, $store:ident,
         $mask:ident, $reduce:ident, $transpose:ident,
-        $R:expr, $Q:expr
+        $R:expr, $Q:expr, $pre:ident
     ) => {
         pub(crate) mod $modname {
             use super::*;
@@ -330,6 +330,10 @@ macro_rules! isa_kernels {
             pub(crate) unsafe fn forward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
                 // Indices past `rows` name the rows that come next: prefetched, not read.
                 let xrows = Rows::new(x, xs, idx, idx.map_or(rows, <[u32]>::len));
+                // SAFETY: the caller's contract, forwarded.
+                if unsafe { $pre(xrows, rows, d, wt, dp, t, z) } {
+                    return;
+                }
                 if t <= L && d <= BCAST_MAX_D {
                     // SAFETY: the caller's contract, and the shape limits just checked.
                     unsafe { forward_bcast(xrows, rows, d, wt, dp, t, z) };
@@ -662,6 +666,102 @@ unsafe fn transpose8(r: [__m512d; 8]) -> [__m512d; 8] {
     }
 }
 
+/// The forward pre-pass of the kernel families that have none: declines every shape.
+///
+/// # Safety
+/// None (it reads nothing); `unsafe` only to share the signature of [`pairs_f32`].
+#[inline(always)]
+unsafe fn no_pre<T>(_: Rows<T>, _: usize, _: usize, _: &[T], _: usize, _: usize, _: &mut [T]) -> bool {
+    false
+}
+
+/// AVX-512 f32 forward for at most 8 classes and at most [`BCAST_MAX_D`] features: the
+/// classes-in-lanes kernel with two features per vector. Lanes 2k and 2k+1 hold class k
+/// for features j and j+1; one 64-bit broadcast puts (x_j, x_{j+1}) in every lane pair,
+/// so each FMA does the work of two in the one-feature form (which leaves half of a
+/// 16-lane vector idle at 8 classes). Class k's logit is the sum of its two lanes.
+/// Declines (returns `false`) other shapes.
+///
+/// # Safety
+/// As [`avx512_f32::forward`]; AVX-512F is available.
+#[target_feature(enable = "avx2,fma,avx512f,avx512vl")]
+unsafe fn pairs_f32(xrows: Rows<f32>, rows: usize, d: usize, wt: &[f32], dp: usize, t: usize, z: &mut [f32]) -> bool {
+    if t > 8 || d > BCAST_MAX_D {
+        return false;
+    }
+    debug_assert!(wt.len() >= t * dp && dp >= d && z.len() >= t * rows);
+    // SAFETY (whole body): rows below `rows` hold `d` elements (caller contract) and a
+    // pair load at feature 2p reads 2p and 2p+1 < d; `wt` holds t rows of dp ≥ d
+    // elements; Zᵀ stores stay below t·rows; a prefetch never faults (its address is
+    // formed with wrapping arithmetic).
+    unsafe {
+        let np = d / 2;
+        let mut w = [_mm512_setzero_ps(); BCAST_MAX_D / 2];
+        for (p, wp) in w.iter_mut().enumerate().take(d.div_ceil(2)) {
+            let mut lane = [0.0f32; 16];
+            for k in 0..t {
+                lane[2 * k] = *wt.get_unchecked(k * dp + 2 * p);
+                if 2 * p + 1 < d {
+                    lane[2 * k + 1] = *wt.get_unchecked(k * dp + 2 * p + 1);
+                }
+            }
+            *wp = _mm512_loadu_ps(lane.as_ptr());
+        }
+        let pair = |x: *const f32| _mm512_castsi512_ps(_mm512_set1_epi64((x as *const i64).read_unaligned()));
+        let zp = z.as_mut_ptr();
+        let mut i = 0;
+        while i + 16 <= rows {
+            let mut acc = [_mm512_setzero_ps(); 16];
+            let mut xr = [xrows.base; 16];
+            let mut pf = [xrows.base; 16];
+            for r in 0..16 {
+                xr[r] = xrows.row(i + r);
+                pf[r] = xrows.prefetch_target(i + r, 16);
+            }
+            for p in 0..np {
+                if p % 8 == 0 {
+                    for r in 0..16 {
+                        _mm_prefetch::<_MM_HINT_T1>(pf[r].wrapping_add(2 * p) as *const i8);
+                    }
+                }
+                let wp = w[p];
+                for r in 0..16 {
+                    acc[r] = _mm512_fmadd_ps(pair(xr[r].add(2 * p)), wp, acc[r]);
+                }
+            }
+            if d % 2 == 1 {
+                // The last feature alone: its odd lanes of W are zero.
+                let wp = w[np];
+                for r in 0..16 {
+                    acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(*xr[r].add(d - 1)), wp, acc[r]);
+                }
+            }
+            let lanes = transpose16(acc);
+            for k in 0..t {
+                _mm512_storeu_ps(zp.add(k * rows + i), _mm512_add_ps(lanes[2 * k], lanes[2 * k + 1]));
+            }
+            i += 16;
+        }
+        while i < rows {
+            let xr = xrows.row(i);
+            let mut acc = _mm512_setzero_ps();
+            for (p, &wp) in w.iter().enumerate().take(np) {
+                acc = _mm512_fmadd_ps(pair(xr.add(2 * p)), wp, acc);
+            }
+            if d % 2 == 1 {
+                acc = _mm512_fmadd_ps(_mm512_set1_ps(*xr.add(d - 1)), w[np], acc);
+            }
+            let mut out = [0.0f32; 16];
+            _mm512_storeu_ps(out.as_mut_ptr(), acc);
+            for k in 0..t {
+                *zp.add(k * rows + i) = out[2 * k] + out[2 * k + 1];
+            }
+            i += 1;
+        }
+    }
+    true
+}
+
 isa_kernels!(
     avx2_f32,
     "avx2,fma",
@@ -682,7 +782,8 @@ isa_kernels!(
     reduce_ps,
     transpose_ps,
     1,
-    2
+    2,
+    no_pre
 );
 isa_kernels!(
     avx512_f32,
@@ -704,7 +805,8 @@ isa_kernels!(
     reduce16,
     transpose16,
     4,
-    2
+    2,
+    pairs_f32
 );
 isa_kernels!(
     avx2_f64,
@@ -726,7 +828,8 @@ isa_kernels!(
     reduce_pd,
     transpose_pd,
     1,
-    2
+    2,
+    no_pre
 );
 isa_kernels!(
     avx512_f64,
@@ -748,7 +851,8 @@ isa_kernels!(
     reduce8,
     transpose8,
     4,
-    2
+    2,
+    no_pre
 );
 
 /// `exp` for 8 f32 lanes (Cephes `expf`: range reduction by ln 2, degree-6 polynomial;
