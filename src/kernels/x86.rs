@@ -718,13 +718,12 @@ unsafe fn pairs_f32(xrows: Rows<f32>, rows: usize, d: usize, wt: &[f32], dp: usi
                 xr[r] = xrows.row(i + r);
                 pf[r] = xrows.prefetch_target(i + r, 16);
             }
-            for p in 0..np {
+            for (p, &wp) in w.iter().enumerate().take(np) {
                 if p % 8 == 0 {
-                    for r in 0..16 {
-                        _mm_prefetch::<_MM_HINT_T1>(pf[r].wrapping_add(2 * p) as *const i8);
+                    for f in pf {
+                        _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(2 * p) as *const i8);
                     }
                 }
-                let wp = w[p];
                 for r in 0..16 {
                     acc[r] = _mm512_fmadd_ps(pair(xr[r].add(2 * p)), wp, acc[r]);
                 }
