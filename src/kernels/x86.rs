@@ -712,28 +712,33 @@ unsafe fn pairs_f32(xrows: Rows<f32>, rows: usize, d: usize, wt: &[f32], dp: usi
         let mut i = 0;
         while i + 16 <= rows {
             let mut acc = [_mm512_setzero_ps(); 16];
-            let mut xr = [xrows.base; 16];
-            let mut pf = [xrows.base; 16];
-            for r in 0..16 {
-                xr[r] = xrows.row(i + r);
-                pf[r] = xrows.prefetch_target(i + r, 16);
-            }
-            for (p, &wp) in w.iter().enumerate().take(np) {
-                if p % 8 == 0 {
-                    for f in pf {
-                        _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(2 * p) as *const i8);
+            // Eight rows at a time, so that their pointers stay in registers.
+            for h in [0, 8] {
+                let mut xr = [xrows.base; 8];
+                let mut pf = [xrows.base; 8];
+                for r in 0..8 {
+                    xr[r] = xrows.row(i + h + r);
+                    pf[r] = xrows.prefetch_target(i + h + r, 16);
+                }
+                let mut a = [_mm512_setzero_ps(); 8];
+                for (p, &wp) in w.iter().enumerate().take(np) {
+                    if p % 8 == 0 {
+                        for f in pf {
+                            _mm_prefetch::<_MM_HINT_T1>(f.wrapping_add(2 * p) as *const i8);
+                        }
+                    }
+                    for r in 0..8 {
+                        a[r] = _mm512_fmadd_ps(pair(xr[r].add(2 * p)), wp, a[r]);
                     }
                 }
-                for r in 0..16 {
-                    acc[r] = _mm512_fmadd_ps(pair(xr[r].add(2 * p)), wp, acc[r]);
+                if d % 2 == 1 {
+                    // The last feature alone: its odd lanes of W are zero.
+                    let wp = w[np];
+                    for r in 0..8 {
+                        a[r] = _mm512_fmadd_ps(_mm512_set1_ps(*xr[r].add(d - 1)), wp, a[r]);
+                    }
                 }
-            }
-            if d % 2 == 1 {
-                // The last feature alone: its odd lanes of W are zero.
-                let wp = w[np];
-                for r in 0..16 {
-                    acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(*xr[r].add(d - 1)), wp, acc[r]);
-                }
+                acc[h..h + 8].copy_from_slice(&a);
             }
             let lanes = transpose16(acc);
             for k in 0..t {
