@@ -176,12 +176,22 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Phase 2 after [`Engine::loss_grad`] on the same `rows`: `next = cur − lr·∇`. Makes
     /// `next` current and returns `true`, or returns `false` (and keeps the current
     /// parameters) when an updated parameter is not finite.
-    pub(crate) fn update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T) -> bool {
+    ///
+    /// `extra`, when given, runs once as one more task of this phase: work of the fit loop
+    /// that a thread with no update task left can do meanwhile (building the next epoch's
+    /// permutation).
+    pub(crate) fn update(
+        &mut self,
+        team: &Team,
+        rows: Option<&[u32]>,
+        lr: T,
+        extra: Option<&(dyn Fn() + Sync)>,
+    ) -> bool {
         let m = rows.map_or(self.x.rows(), <[u32]>::len);
         let finite = if self.split.is_some() {
-            self.split_update(team, rows, lr)
+            self.split_update(team, rows, lr, extra)
         } else {
-            self.shard_update(team, m, lr)
+            self.shard_update(team, m, lr, extra)
         };
         if finite {
             self.cur ^= 1;
@@ -287,7 +297,7 @@ impl<'a, T: Float> Engine<'a, T> {
 
     /// `next = cur − lr·ΣG` over the shards of the last loss on `m` rows; `false` when a
     /// parameter is not finite.
-    fn shard_update(&mut self, team: &Team, m: usize, lr: T) -> bool {
+    fn shard_update(&mut self, team: &Team, m: usize, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
         let n_shards = Partition::new::<T>(m, self.x.cols(), self.t).n_shards;
         let len = self.plen + self.t;
         let [p0, p1] = &mut self.params;
@@ -295,7 +305,14 @@ impl<'a, T: Float> Engine<'a, T> {
         let shards = &self.shards[..n_shards];
         let next = Shared::new(&mut next[..]);
         let bad = AtomicBool::new(false);
-        team.run(len.div_ceil(UPDATE_CHUNK), &|c| {
+        let chunks = len.div_ceil(UPDATE_CHUNK);
+        team.run(chunks + usize::from(extra.is_some()), &|c| {
+            if c == chunks {
+                if let Some(f) = extra {
+                    f();
+                }
+                return;
+            }
             let lo = c * UPDATE_CHUNK;
             let hi = (lo + UPDATE_CHUNK).min(len);
             // SAFETY: task c is the only one touching elements lo..hi of `next` in this job.
@@ -388,7 +405,7 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 
     /// Class-split phase 2: each group's δ, gradient and update of its own classes.
-    fn split_update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T) -> bool {
+    fn split_update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
         let m = rows.map_or(x.rows(), <[u32]>::len);
@@ -402,7 +419,14 @@ impl<'a, T: Float> Engine<'a, T> {
         let (bounds, yb, sx) = (&sp.bounds, &sp.yb[..m], &sp.sx[..m]);
         let groups = Shared::new(&mut sp.groups);
         let bad = AtomicBool::new(false);
-        team.run(bounds.len() - 1, &|g| {
+        let n_groups = bounds.len() - 1;
+        team.run(n_groups + usize::from(extra.is_some()), &|g| {
+            if g == n_groups {
+                if let Some(f) = extra {
+                    f();
+                }
+                return;
+            }
             // SAFETY: task g is the only one touching group g in this job.
             let gb = unsafe { groups.get_mut(g) };
             let (k0, k1) = (bounds[g], bounds[g + 1]);

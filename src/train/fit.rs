@@ -1,6 +1,7 @@
 //! The fit loop: full-batch gradient descent or seeded mini-batch SGD, fused and parallel,
 //! with divergence detection and early stopping. Nothing is allocated inside the epoch loop.
 
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result};
@@ -97,8 +98,16 @@ pub(crate) fn fit<T: Float>(
     let minibatch = batch < n;
     let mut engine = Engine::new(x, labels, w, b, batch)?;
     let kernel = engine.plan().describe::<T>();
-    let mut perm: Vec<u32> = if minibatch { (0..n as u32).collect() } else { Vec::new() };
+    // Mini-batch order: a fresh uniformly random permutation of the rows every epoch, from
+    // one seeded stream (`Rng::permutation_part`). Epoch 1's is built here; each later one
+    // is built during the epoch before, one part per step, as an extra task of the step's
+    // update phase (a thread that would otherwise wait takes it), so the shuffle, a pass
+    // of random accesses over 4·N bytes, is off the critical path.
     let mut rng = Rng::new(cfg.seed);
+    let mut perm: Vec<u32> = if minibatch { vec![0; n] } else { Vec::new() };
+    let mut next_perm = perm.clone();
+    let len = perm.len();
+    rng.permutation_part(&mut perm, 0, len);
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -122,10 +131,9 @@ pub(crate) fn fit<T: Float>(
     let outcome = with_team(helpers, |team| -> Result<()> {
         for epoch in 1..=cfg.epochs {
             let mut epoch_loss = 0.0;
-            if minibatch {
-                rng.shuffle(&mut perm);
-            }
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
+            let part = n.div_ceil(steps);
+            let shuffler = Mutex::new((&mut rng, &mut next_perm[..]));
             for step in 0..steps {
                 let (rows, m) = if minibatch {
                     let lo = step * batch;
@@ -150,10 +158,21 @@ pub(crate) fn fit<T: Float>(
                     return Err(diverged(epoch, epoch.saturating_sub(2), &what));
                 }
                 epoch_loss += loss;
-                if !engine.update(team, rows, lr) {
+                let build = |step: usize| {
+                    let mut s = shuffler.lock().expect("a permutation part panicked");
+                    let (rng, next) = &mut *s;
+                    rng.permutation_part(next, (step * part).min(n), ((step + 1) * part).min(n));
+                };
+                let build_part = move || build(step);
+                let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
+                if !engine.update(team, rows, lr, extra) {
                     engine.write(false, w, b);
                     return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
                 }
+            }
+            drop(shuffler);
+            if minibatch && epoch < cfg.epochs {
+                std::mem::swap(&mut perm, &mut next_perm);
             }
             let mean = epoch_loss / n as f64;
             on_epoch(epoch, mean);

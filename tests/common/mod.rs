@@ -59,8 +59,8 @@ pub fn ref_loss_grad(
     (ksum(losses) / m, gw, gb)
 }
 
-/// Scalar oracle training: full batch (`batch = None`) or mini-batches shuffled with the
-/// crate's public `Rng` (the same stream the engine documents).
+/// Scalar oracle training: full batch (`batch = None`) or mini-batches in a fresh random
+/// order per epoch drawn from the crate's public `Rng` (the same stream the engine documents).
 pub fn ref_train(
     x: &[f64],
     y: &[u32],
@@ -75,11 +75,17 @@ pub fn ref_train(
     let mut w = vec![0.0; d * t];
     let mut b = vec![0.0; t];
     let mut rng = Rng::new(seed);
-    let mut perm: Vec<u32> = (0..n as u32).collect();
+    let mut perm: Vec<u32> = vec![0; n];
     let bs = batch.map_or(n, |v| v.min(n));
     for _ in 0..epochs {
         if bs < n {
-            rng.shuffle(&mut perm);
+            // A fresh permutation per epoch, inside-out Fisher–Yates on the seeded stream
+            // (the order the engine documents for `Rng::permutation_part`).
+            for i in 0..n {
+                let j = rng.below(i as u64 + 1) as usize;
+                perm[i] = perm[j];
+                perm[j] = i as u32;
+            }
         }
         for chunk in perm.chunks(bs) {
             let rows: Vec<usize> = if bs < n {
