@@ -170,7 +170,7 @@ pub(crate) fn fit<T: Float>(
                     return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
                 }
             }
-            drop(shuffler);
+            // (`shuffler`'s borrow of `next_perm` ends with its last use above.)
             if minibatch && epoch < cfg.epochs {
                 std::mem::swap(&mut perm, &mut next_perm);
             }
