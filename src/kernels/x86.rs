@@ -885,6 +885,42 @@ unsafe fn exp_ps(x: __m256) -> __m256 {
     }
 }
 
+/// `ln` of the product of the 8 f64 lanes of `prod` (then reset to ones): the softmax
+/// passes accumulate Σ ln s as ln Π s, flushed every 16 groups of rows (see the bound there).
+///
+/// # Safety
+/// AVX is enabled in the caller.
+#[inline(always)]
+unsafe fn ln_product(prod: &mut [__m256d; 2]) -> f64 {
+    // SAFETY: register and stack-array operations only.
+    unsafe {
+        let mut pv = [0.0f64; 4];
+        _mm256_storeu_pd(pv.as_mut_ptr(), _mm256_mul_pd(prod[0], prod[1]));
+        *prod = [_mm256_set1_pd(1.0); 2];
+        (pv[0] * pv[1] * (pv[2] * pv[3])).ln()
+    }
+}
+
+/// The end of a softmax pass: the sum of the per-lane loss terms `lacc`, returned, and
+/// each class's gradient lanes `gacc[k]` added into `gb[k]`.
+///
+/// # Safety
+/// AVX is enabled in the caller; `gb.len() ≥ gacc.len()`.
+#[inline(always)]
+unsafe fn finish_sums(lacc: [__m256d; 2], gacc: &[__m256], gb: &mut [f32]) -> f64 {
+    // SAFETY: register and stack-array operations; gb is long enough (contract).
+    unsafe {
+        let mut lv = [0.0f64; 4];
+        _mm256_storeu_pd(lv.as_mut_ptr(), _mm256_add_pd(lacc[0], lacc[1]));
+        for (k, acc) in gacc.iter().enumerate() {
+            let mut a = [0.0f32; 8];
+            _mm256_storeu_ps(a.as_mut_ptr(), *acc);
+            *gb.get_unchecked_mut(k) += a.iter().sum::<f32>();
+        }
+        (lv[0] + lv[1]) + (lv[2] + lv[3])
+    }
+}
+
 /// [`softmax_cols_f32_avx2`] for `C ≤ 16` classes known at compile time: one pass per
 /// group of 8 rows with every class's vector in registers (the general version passes
 /// over Zᵀ three times). Same arithmetic, same results.
@@ -945,20 +981,10 @@ unsafe fn softmax_cols_small<const C: usize>(
             prod[1] = _mm256_mul_pd(prod[1], _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(s)));
             // As in the general version: at most C¹²⁸ ≤ 16¹²⁸ before each flush.
             if g % 16 == 15 || g + 1 == groups {
-                let mut pv = [0.0f64; 4];
-                _mm256_storeu_pd(pv.as_mut_ptr(), _mm256_mul_pd(prod[0], prod[1]));
-                loss += (pv[0] * pv[1] * (pv[2] * pv[3])).ln();
-                prod = [one; 2];
+                loss += ln_product(&mut prod);
             }
         }
-        let mut lv = [0.0f64; 4];
-        _mm256_storeu_pd(lv.as_mut_ptr(), _mm256_add_pd(lacc[0], lacc[1]));
-        loss += (lv[0] + lv[1]) + (lv[2] + lv[3]);
-        for (k, acc) in gacc.iter().enumerate() {
-            let mut a = [0.0f32; 8];
-            _mm256_storeu_ps(a.as_mut_ptr(), *acc);
-            *gb.get_unchecked_mut(k) += a.iter().sum::<f32>();
-        }
+        loss += finish_sums(lacc, &gacc, gb);
     }
     let done = groups * 8;
     loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, C, bias, labels, scale, gb)
@@ -1059,20 +1085,10 @@ macro_rules! softmax_cols_f32 {
                     // prod[0]·prod[1] is at most t³², and the product of its 4 lanes at most
                     // t¹²⁸ ≤ 128¹²⁸ ≈ 5e269, short of f64 overflow (1.8e308).
                     if g % 16 == 15 || g + 1 == groups {
-                        let mut pv = [0.0f64; 4];
-                        _mm256_storeu_pd(pv.as_mut_ptr(), _mm256_mul_pd(prod[0], prod[1]));
-                        loss += (pv[0] * pv[1] * (pv[2] * pv[3])).ln();
-                        prod = [one; 2];
+                        loss += ln_product(&mut prod);
                     }
                 }
-                let mut lv = [0.0f64; 4];
-                _mm256_storeu_pd(lv.as_mut_ptr(), _mm256_add_pd(lacc[0], lacc[1]));
-                loss += (lv[0] + lv[1]) + (lv[2] + lv[3]);
-                for k in 0..t {
-                    let mut a = [0.0f32; 8];
-                    _mm256_storeu_ps(a.as_mut_ptr(), gacc[k]);
-                    *gb.get_unchecked_mut(k) += a.iter().sum::<f32>();
-                }
+                loss += finish_sums(lacc, &gacc[..t], gb);
             }
             let done = groups * 8;
             loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, t, bias, labels, scale, gb)
