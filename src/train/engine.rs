@@ -249,43 +249,30 @@ impl<'a, T: Float> Engine<'a, T> {
                         for (j, &ri) in idx.iter().enumerate() {
                             sh.yg[j] = labels[ri as usize];
                         }
-                        if plan.fused {
+                        let (xb, ahead) = if plan.fused {
                             // The fused kernels read the batch's rows of X in place.
-                            let ahead = (&r[lo..shard_end], k);
-                            kernels::block_step(
-                                &plan,
-                                x,
-                                Some(ahead),
-                                wp,
-                                t,
-                                bp,
-                                &sh.yg[..k],
-                                scale,
-                                &mut sh.z,
-                                gw,
-                                gb,
-                                overwrite,
-                            )
+                            (x, Some((&r[lo..shard_end], k)))
                         } else {
                             for (j, &ri) in idx.iter().enumerate() {
                                 sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                             }
                             let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
-                            kernels::block_step(
-                                &plan,
-                                xb,
-                                None,
-                                wp,
-                                t,
-                                bp,
-                                &sh.yg[..k],
-                                scale,
-                                &mut sh.z,
-                                gw,
-                                gb,
-                                overwrite,
-                            )
-                        }
+                            (xb, None)
+                        };
+                        kernels::block_step(
+                            &plan,
+                            xb,
+                            ahead,
+                            wp,
+                            t,
+                            bp,
+                            &sh.yg[..k],
+                            scale,
+                            &mut sh.z,
+                            gw,
+                            gb,
+                            overwrite,
+                        )
                     }
                 };
             }
