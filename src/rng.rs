@@ -93,11 +93,28 @@ impl Rng {
     /// # Panics
     /// If `to > out.len()`, `from > to`, or `n` exceeds `u32::MAX`.
     pub fn permutation_part(&mut self, out: &mut [u32], from: usize, to: usize) {
+        self.permutation_part_with(out, from, to, |_, _| {});
+    }
+
+    /// [`Rng::permutation_part`], calling `moved(i, j)` after position `i` drew `j`, so
+    /// that the caller can carry a payload along: `p[i] = p[j]; p[j] = value(i)` keeps
+    /// `p[k] = value(out[k])` for every built position.
+    ///
+    /// # Panics
+    /// As [`Rng::permutation_part`].
+    pub fn permutation_part_with(
+        &mut self,
+        out: &mut [u32],
+        from: usize,
+        to: usize,
+        mut moved: impl FnMut(usize, usize),
+    ) {
         assert!(from <= to && to <= out.len() && out.len() <= u32::MAX as usize + 1);
         for i in from..to {
             let j = self.below(i as u64 + 1) as usize;
             out[i] = out[j];
             out[j] = i as u32;
+            moved(i, j);
         }
     }
 }
@@ -118,6 +135,16 @@ mod tests {
             r.permutation_part(&mut parts, lo, hi);
         }
         assert_eq!(whole, parts);
+        // A payload carried along follows the permutation.
+        let value = |i: usize| (i * 7 + 3) as u64;
+        let mut out = vec![0u32; n];
+        let mut pay = vec![0u64; n];
+        Rng::new(5).permutation_part_with(&mut out, 0, n, |i, j| {
+            pay[i] = pay[j];
+            pay[j] = value(i);
+        });
+        assert_eq!(out, whole);
+        assert!(out.iter().zip(&pay).all(|(&o, &p)| p == value(o as usize)));
         let mut sorted = whole.clone();
         sorted.sort_unstable();
         assert!(sorted.iter().enumerate().all(|(i, &v)| v == i as u32));

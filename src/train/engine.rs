@@ -165,11 +165,15 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Phase 1: the loss sum of the current parameters over `rows` (all rows when `None`),
     /// and what the update needs (the shards' gradients of the mean loss, or the groups'
     /// softmax statistics).
-    pub(crate) fn loss_grad(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
+    ///
+    /// `row_labels`, when given with `rows`, are the labels of those rows in the same order
+    /// (otherwise they are gathered from the labels of X).
+    pub(crate) fn loss_grad(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
+        debug_assert!(row_labels.is_none() || row_labels.map(<[u32]>::len) == rows.map(<[u32]>::len));
         if self.split.is_some() {
-            self.split_loss(team, rows)
+            self.split_loss(team, rows, row_labels)
         } else {
-            self.shard_loss_grad(team, rows)
+            self.shard_loss_grad(team, rows, row_labels)
         }
     }
 
@@ -199,7 +203,7 @@ impl<'a, T: Float> Engine<'a, T> {
         finite
     }
 
-    fn shard_loss_grad(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
+    fn shard_loss_grad(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let m = rows.map_or(x.rows(), <[u32]>::len);
@@ -246,9 +250,12 @@ impl<'a, T: Float> Engine<'a, T> {
                     Some(r) => {
                         let idx = &r[lo..hi];
                         let k = hi - lo;
-                        for (j, &ri) in idx.iter().enumerate() {
-                            sh.yg[j] = labels[ri as usize];
+                        if row_labels.is_none() {
+                            for (j, &ri) in idx.iter().enumerate() {
+                                sh.yg[j] = labels[ri as usize];
+                            }
                         }
+                        let yb = row_labels.map_or(&sh.yg[..k], |rl| &rl[lo..hi]);
                         let (xb, ahead) = if plan.fused {
                             // The fused kernels read the batch's rows of X in place.
                             (x, Some((&r[lo..shard_end], k)))
@@ -259,20 +266,7 @@ impl<'a, T: Float> Engine<'a, T> {
                             let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
                             (xb, None)
                         };
-                        kernels::block_step(
-                            &plan,
-                            xb,
-                            ahead,
-                            wp,
-                            t,
-                            bp,
-                            &sh.yg[..k],
-                            scale,
-                            &mut sh.z,
-                            gw,
-                            gb,
-                            overwrite,
-                        )
+                        kernels::block_step(&plan, xb, ahead, wp, t, bp, yb, scale, &mut sh.z, gw, gb, overwrite)
                     }
                 };
             }
@@ -326,7 +320,7 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Class-split phase 1: each group's logits, exponentials and statistics; then, on this
     /// thread, each row's softmax maximum and sum over the groups (in group order) and the
     /// loss.
-    fn split_loss(&mut self, team: &Team, rows: Option<&[u32]>) -> f64 {
+    fn split_loss(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
         let m = rows.map_or(x.rows(), <[u32]>::len);
@@ -334,8 +328,13 @@ impl<'a, T: Float> Engine<'a, T> {
         let plan = self.plan;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         let sp = self.split.as_mut().expect("class-split engine");
-        for i in 0..m {
-            sp.yb[i] = self.labels[rows.map_or(i, |r| r[i] as usize)];
+        match row_labels {
+            Some(rl) => sp.yb[..m].copy_from_slice(rl),
+            None => {
+                for i in 0..m {
+                    sp.yb[i] = self.labels[rows.map_or(i, |r| r[i] as usize)];
+                }
+            }
         }
         let (bounds, yb) = (&sp.bounds, &sp.yb[..m]);
         let groups = Shared::new(&mut sp.groups);

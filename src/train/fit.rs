@@ -104,10 +104,17 @@ pub(crate) fn fit<T: Float>(
     // update phase (a thread that would otherwise wait takes it), so the shuffle, a pass
     // of random accesses over 4·N bytes, is off the critical path.
     let mut rng = Rng::new(cfg.seed);
+    // Each order carries its rows' labels along (`plab[k] = labels[perm[k]]`), so a step
+    // reads its labels in order instead of gathering them from scattered places.
     let mut perm: Vec<u32> = if minibatch { vec![0; n] } else { Vec::new() };
     let mut next_perm = perm.clone();
+    let mut plab = perm.clone();
+    let mut next_plab = perm.clone();
     let len = perm.len();
-    rng.permutation_part(&mut perm, 0, len);
+    rng.permutation_part_with(&mut perm, 0, len, |i, j| {
+        plab[i] = plab[j];
+        plab[j] = labels[i];
+    });
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -133,16 +140,16 @@ pub(crate) fn fit<T: Float>(
             let mut epoch_loss = 0.0;
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
             let part = n.div_ceil(steps);
-            let shuffler = Mutex::new((&mut rng, &mut next_perm[..]));
+            let shuffler = Mutex::new((&mut rng, &mut next_perm[..], &mut next_plab[..]));
             for step in 0..steps {
-                let (rows, m) = if minibatch {
+                let (rows, row_labels, m) = if minibatch {
                     let lo = step * batch;
                     let hi = (lo + batch).min(n);
-                    (Some(&perm[lo..hi]), hi - lo)
+                    (Some(&perm[lo..hi]), Some(&plab[lo..hi]), hi - lo)
                 } else {
-                    (None, n)
+                    (None, None, n)
                 };
-                let loss = engine.loss_grad(team, rows);
+                let loss = engine.loss_grad(team, rows, row_labels);
                 if !loss.is_finite() || loss / m as f64 > explode {
                     // The current parameters already give a non-finite (or exploded) loss:
                     // go back one step.
@@ -160,8 +167,11 @@ pub(crate) fn fit<T: Float>(
                 epoch_loss += loss;
                 let build = |step: usize| {
                     let mut s = shuffler.lock().expect("a permutation part panicked");
-                    let (rng, next) = &mut *s;
-                    rng.permutation_part(next, (step * part).min(n), ((step + 1) * part).min(n));
+                    let (rng, next, lab) = &mut *s;
+                    rng.permutation_part_with(next, (step * part).min(n), ((step + 1) * part).min(n), |i, j| {
+                        lab[i] = lab[j];
+                        lab[j] = labels[i];
+                    });
                 };
                 let build_part = move || build(step);
                 let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
@@ -173,6 +183,7 @@ pub(crate) fn fit<T: Float>(
             // (`shuffler`'s borrow of `next_perm` ends with its last use above.)
             if minibatch && epoch < cfg.epochs {
                 std::mem::swap(&mut perm, &mut next_perm);
+                std::mem::swap(&mut plab, &mut next_plab);
             }
             let mean = epoch_loss / n as f64;
             on_epoch(epoch, mean);
