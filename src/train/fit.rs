@@ -119,9 +119,7 @@ pub(crate) fn fit<T: Float>(
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
     // max over rows of ‖xᵢ‖₁, for the overflow bound on the logits checked at the end.
-    let x_l1 = (0..n).fold(0.0f64, |m, i| {
-        m.max(x.row(i).iter().map(|v| v.to_f64().abs()).sum::<f64>())
-    });
+    let x_l1 = max_row_l1(x);
     // Training starts at W = 0, b = 0, whose loss is ln T per row; gradient descent at a
     // workable rate never comes near a hundred times that. (Softmax gradients are bounded,
     // so an oversized rate often oscillates at a huge but finite loss rather than overflow.)
@@ -234,4 +232,26 @@ pub(crate) fn fit<T: Float>(
         wall_time: start.elapsed(),
         kernel,
     })
+}
+
+/// max over rows of ‖xᵢ‖₁ (f64 sums in a fixed order per row, so the result does not depend
+/// on the thread count), over the rayon pool.
+fn max_row_l1<T: Float>(x: MatRef<'_, T>) -> f64 {
+    use rayon::prelude::*;
+    (0..x.rows())
+        .into_par_iter()
+        .with_min_len(256)
+        .map(|i| {
+            let r = x.row(i);
+            let mut acc = [0.0f64; 8];
+            let mut chunks = r.chunks_exact(8);
+            for c in &mut chunks {
+                for (a, v) in acc.iter_mut().zip(c) {
+                    *a += v.to_f64().abs();
+                }
+            }
+            let tail: f64 = chunks.remainder().iter().map(|v| v.to_f64().abs()).sum();
+            acc.iter().sum::<f64>() + tail
+        })
+        .reduce(|| 0.0, f64::max)
 }
