@@ -10,11 +10,12 @@
 //!   registers while the block's rows stream past, δ broadcast per (row, class).
 //!
 //! Each kernel is compiled from the same source for AVX2+FMA (256-bit vectors: 8 f32 or
-//! 4 f64 lanes, 16 registers; forward tiles 1 × 12, backward 6 × 2 vectors) and for
+//! 4 f64 lanes, 16 registers; forward tiles 2 × 6, backward 6 × 2 vectors) and for
 //! AVX-512F (512-bit vectors: 16 f32 or 8 f64 lanes, 32 registers; forward tiles 4 × 6,
 //! backward 12 × 2). On Zen 5, whose cores execute 512-bit FMAs at full width, the 512-bit
 //! build took 20000×2000×100 from 72 to 53 ms per epoch (2 threads, f32); tile shapes were
-//! chosen by measurement there (4 × 6 beat 2 × 12 by 7–15%). The caller picks one family
+//! chosen by measurement there (4 × 6 beat 2 × 12 by 7–15%; for AVX2, forced with
+//! `--kernel avx2`, 2 × 6 beat 1 × 12 by 9–13% in f32 and f64). The caller picks one family
 //! after runtime detection; the softmax passes stay 256-bit (they are not the bottleneck).
 
 #![allow(clippy::too_many_arguments)]
@@ -770,7 +771,7 @@ isa_kernels!(
     avx2_f32,
     "avx2,fma",
     Tiles {
-        fwd_classes: 12,
+        fwd_classes: 6,
         bwd_classes: 6
     },
     f32,
@@ -785,7 +786,7 @@ isa_kernels!(
     mask_ps,
     reduce_ps,
     transpose_ps,
-    1,
+    2,
     2,
     no_pre
 );
@@ -816,7 +817,7 @@ isa_kernels!(
     avx2_f64,
     "avx2,fma",
     Tiles {
-        fwd_classes: 12,
+        fwd_classes: 6,
         bwd_classes: 6
     },
     f64,
@@ -831,7 +832,7 @@ isa_kernels!(
     mask_pd,
     reduce_pd,
     transpose_pd,
-    1,
+    2,
     2,
     no_pre
 );
