@@ -23,10 +23,13 @@ const UPDATE_CHUNK: usize = 2048;
 /// Bytes of a mini-batch shard's first rows prefetched before its first block.
 const PREFETCH_BYTES: usize = 16 << 10;
 
+/// The rows of one step: `None` for every row of X, or a batch's row indices and, in the
+/// same order, their labels.
+pub(crate) type Batch<'b> = Option<(&'b [u32], &'b [u32])>;
+
 struct ShardBuf<T> {
     z: Vec<T>,
     xg: Vec<T>,
-    yg: Vec<u32>,
     /// The shard's gradient: `plen` weights in the plan's layout, then `t` biases.
     g: Vec<T>,
     loss: f64,
@@ -57,8 +60,7 @@ struct Split<T> {
     /// Class boundaries of the groups (`groups + 1` entries).
     bounds: Vec<usize>,
     groups: Vec<GroupBuf<T>>,
-    /// Per batch row: label, softmax maximum and sum over all classes.
-    yb: Vec<u32>,
+    /// Per batch row: softmax maximum and sum over all classes.
     mx: Vec<T>,
     sx: Vec<T>,
 }
@@ -81,7 +83,8 @@ const SPLIT_MIN_WEIGHTS: usize = 1 << 15;
 
 impl<'a, T: Float> Engine<'a, T> {
     /// An engine for steps of at most `max_rows` rows of `x`, starting from `w` (d×t) and
-    /// `b`. `gather` reserves per-shard buffers for row subsets on the gemm plan.
+    /// `b`. Mini-batches (`max_rows` below the rows of X) on the gemm plan get per-shard
+    /// buffers to gather their rows into.
     pub(crate) fn new(x: MatRef<'a, T>, labels: &'a [u32], w: &Matrix<T>, b: &[T], max_rows: usize) -> Result<Self> {
         let (d, t) = (w.rows(), w.cols());
         let plan = Plan::new::<T>(d, t);
@@ -101,7 +104,6 @@ impl<'a, T: Float> Engine<'a, T> {
                         0
                     }
                 ],
-                yg: vec![0; if max_rows < x.rows() { block_rows } else { 0 }],
                 g: vec![T::ZERO; plen + t],
                 loss: 0.0,
             })
@@ -124,7 +126,6 @@ impl<'a, T: Float> Engine<'a, T> {
             Some(Split {
                 bounds,
                 groups: (0..n_groups).map(|_| group()).collect::<Result<Vec<_>>>()?,
-                yb: vec![0; max_rows],
                 mx: vec![T::ZERO; max_rows],
                 sx: vec![T::ZERO; max_rows],
             })
@@ -162,39 +163,43 @@ impl<'a, T: Float> Engine<'a, T> {
         &self.plan
     }
 
-    /// Phase 1: the loss sum of the current parameters over `rows` (all rows when `None`),
-    /// and what the update needs (the shards' gradients of the mean loss, or the groups'
-    /// softmax statistics).
-    ///
-    /// `row_labels`, when given with `rows`, are the labels of those rows in the same order
-    /// (otherwise they are gathered from the labels of X).
-    pub(crate) fn loss_grad(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
-        debug_assert!(row_labels.is_none() || row_labels.map(<[u32]>::len) == rows.map(<[u32]>::len));
+    /// Phase 1: the loss sum of the current parameters over the step's rows, and what the
+    /// update needs (the shards' gradients of the mean loss, or the groups' softmax
+    /// statistics).
+    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         if self.split.is_some() {
-            self.split_loss(team, rows, row_labels)
+            self.split_loss(team, batch)
         } else {
-            self.shard_loss_grad(team, rows, row_labels)
+            self.shard_loss_grad(team, batch)
         }
     }
 
-    /// Phase 2 after [`Engine::loss_grad`] on the same `rows`: `next = cur − lr·∇`. Makes
+    /// The step's row indices (`None`: all rows of X, in order) and their labels.
+    fn rows_and_labels<'b>(&self, batch: Batch<'b>) -> (Option<&'b [u32]>, &'b [u32])
+    where
+        'a: 'b,
+    {
+        match batch {
+            Some((rows, labels)) => {
+                debug_assert_eq!(rows.len(), labels.len());
+                (Some(rows), labels)
+            }
+            None => (None, self.labels),
+        }
+    }
+
+    /// Phase 2 after [`Engine::loss_grad`] on the same `batch`: `next = cur − lr·∇`. Makes
     /// `next` current and returns `true`, or returns `false` (and keeps the current
     /// parameters) when an updated parameter is not finite.
     ///
     /// `extra`, when given, runs once as one more task of this phase: work of the fit loop
     /// that a thread with no update task left can do meanwhile (building the next epoch's
     /// permutation).
-    pub(crate) fn update(
-        &mut self,
-        team: &Team,
-        rows: Option<&[u32]>,
-        lr: T,
-        extra: Option<&(dyn Fn() + Sync)>,
-    ) -> bool {
-        let m = rows.map_or(self.x.rows(), <[u32]>::len);
+    pub(crate) fn update(&mut self, team: &Team, batch: Batch<'_>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
         let finite = if self.split.is_some() {
-            self.split_update(team, rows, lr, extra)
+            self.split_update(team, batch, lr, extra)
         } else {
+            let m = self.rows_and_labels(batch).1.len();
             self.shard_update(team, m, lr, extra)
         };
         if finite {
@@ -203,14 +208,14 @@ impl<'a, T: Float> Engine<'a, T> {
         finite
     }
 
-    fn shard_loss_grad(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
+    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
-        let m = rows.map_or(x.rows(), <[u32]>::len);
+        let (rows, labels) = self.rows_and_labels(batch);
+        let m = labels.len();
         let p = Partition::new::<T>(m, d, t);
         let scale = T::ONE / T::from_usize(m);
         let plan = self.plan;
-        let labels = self.labels;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         assert!(p.n_shards <= self.shards.len(), "engine sized for fewer rows");
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
@@ -248,25 +253,31 @@ impl<'a, T: Float> Engine<'a, T> {
                         overwrite,
                     ),
                     Some(r) => {
-                        let idx = &r[lo..hi];
                         let k = hi - lo;
-                        if row_labels.is_none() {
-                            for (j, &ri) in idx.iter().enumerate() {
-                                sh.yg[j] = labels[ri as usize];
-                            }
-                        }
-                        let yb = row_labels.map_or(&sh.yg[..k], |rl| &rl[lo..hi]);
                         let (xb, ahead) = if plan.fused {
                             // The fused kernels read the batch's rows of X in place.
                             (x, Some((&r[lo..shard_end], k)))
                         } else {
-                            for (j, &ri) in idx.iter().enumerate() {
+                            for (j, &ri) in r[lo..hi].iter().enumerate() {
                                 sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                             }
                             let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
                             (xb, None)
                         };
-                        kernels::block_step(&plan, xb, ahead, wp, t, bp, yb, scale, &mut sh.z, gw, gb, overwrite)
+                        kernels::block_step(
+                            &plan,
+                            xb,
+                            ahead,
+                            wp,
+                            t,
+                            bp,
+                            &labels[lo..hi],
+                            scale,
+                            &mut sh.z,
+                            gw,
+                            gb,
+                            overwrite,
+                        )
                     }
                 };
             }
@@ -286,14 +297,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let shards = &self.shards[..n_shards];
         let next = Shared::new(&mut next[..]);
         let bad = AtomicBool::new(false);
-        let chunks = len.div_ceil(UPDATE_CHUNK);
-        team.run(chunks + usize::from(extra.is_some()), &|c| {
-            if c == chunks {
-                if let Some(f) = extra {
-                    f();
-                }
-                return;
-            }
+        run_with_extra(team, len.div_ceil(UPDATE_CHUNK), extra, &|c| {
             let lo = c * UPDATE_CHUNK;
             let hi = (lo + UPDATE_CHUNK).min(len);
             // SAFETY: task c is the only one touching elements lo..hi of `next` in this job.
@@ -320,23 +324,16 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Class-split phase 1: each group's logits, exponentials and statistics; then, on this
     /// thread, each row's softmax maximum and sum over the groups (in group order) and the
     /// loss.
-    fn split_loss(&mut self, team: &Team, rows: Option<&[u32]>, row_labels: Option<&[u32]>) -> f64 {
+    fn split_loss(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
-        let m = rows.map_or(x.rows(), <[u32]>::len);
+        let (rows, yb) = self.rows_and_labels(batch);
+        let m = yb.len();
         let p = Partition::new::<T>(m, d, t);
         let plan = self.plan;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         let sp = self.split.as_mut().expect("class-split engine");
-        match row_labels {
-            Some(rl) => sp.yb[..m].copy_from_slice(rl),
-            None => {
-                for i in 0..m {
-                    sp.yb[i] = self.labels[rows.map_or(i, |r| r[i] as usize)];
-                }
-            }
-        }
-        let (bounds, yb) = (&sp.bounds, &sp.yb[..m]);
+        let bounds = &sp.bounds;
         let groups = Shared::new(&mut sp.groups);
         team.run(bounds.len() - 1, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
@@ -391,10 +388,11 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 
     /// Class-split phase 2: each group's δ, gradient and update of its own classes.
-    fn split_update(&mut self, team: &Team, rows: Option<&[u32]>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
+    fn split_update(&mut self, team: &Team, batch: Batch<'_>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
-        let m = rows.map_or(x.rows(), <[u32]>::len);
+        let (rows, yb) = self.rows_and_labels(batch);
+        let m = yb.len();
         let p = Partition::new::<T>(m, d, t);
         let scale = T::ONE / T::from_usize(m);
         let plan = self.plan;
@@ -402,17 +400,10 @@ impl<'a, T: Float> Engine<'a, T> {
         let (cur, next) = if self.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
         let next = Shared::new(&mut next[..]);
         let sp = self.split.as_mut().expect("class-split engine");
-        let (bounds, yb, sx) = (&sp.bounds, &sp.yb[..m], &sp.sx[..m]);
+        let (bounds, sx) = (&sp.bounds, &sp.sx[..m]);
         let groups = Shared::new(&mut sp.groups);
         let bad = AtomicBool::new(false);
-        let n_groups = bounds.len() - 1;
-        team.run(n_groups + usize::from(extra.is_some()), &|g| {
-            if g == n_groups {
-                if let Some(f) = extra {
-                    f();
-                }
-                return;
-            }
+        run_with_extra(team, bounds.len() - 1, extra, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
             let gb = unsafe { groups.get_mut(g) };
             let (k0, k1) = (bounds[g], bounds[g + 1]);
@@ -469,6 +460,15 @@ impl<'a, T: Float> Engine<'a, T> {
         }
         b.copy_from_slice(bp);
     }
+}
+
+/// Runs `f(0)`, …, `f(n − 1)` on the team and, when given, `extra` as one more task of the
+/// same job (claimed last, so by a thread with no other task left).
+fn run_with_extra(team: &Team, n: usize, extra: Option<&(dyn Fn() + Sync)>, f: &(dyn Fn(usize) + Sync)) {
+    team.run(n + usize::from(extra.is_some()), &|i| match extra {
+        Some(e) if i == n => e(),
+        _ => f(i),
+    });
 }
 
 /// How many class groups a class-split step uses for `t` classes: a function of the shape

@@ -118,8 +118,6 @@ pub(crate) fn fit<T: Float>(
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
-    // max over rows of ‖xᵢ‖₁, for the overflow bound on the logits checked at the end.
-    let x_l1 = max_row_l1(x);
     // Training starts at W = 0, b = 0, whose loss is ln T per row; gradient descent at a
     // workable rate never comes near a hundred times that. (Softmax gradients are bounded,
     // so an oversized rate often oscillates at a huge but finite loss rather than overflow.)
@@ -140,14 +138,14 @@ pub(crate) fn fit<T: Float>(
             let part = n.div_ceil(steps);
             let shuffler = Mutex::new((&mut rng, &mut next_perm[..], &mut next_plab[..]));
             for step in 0..steps {
-                let (rows, row_labels, m) = if minibatch {
+                let (rows, m) = if minibatch {
                     let lo = step * batch;
                     let hi = (lo + batch).min(n);
-                    (Some(&perm[lo..hi]), Some(&plab[lo..hi]), hi - lo)
+                    (Some((&perm[lo..hi], &plab[lo..hi])), hi - lo)
                 } else {
-                    (None, None, n)
+                    (None, n)
                 };
-                let loss = engine.loss_grad(team, rows, row_labels);
+                let loss = engine.loss_grad(team, rows);
                 if !loss.is_finite() || loss / m as f64 > explode {
                     // The current parameters already give a non-finite (or exploded) loss:
                     // go back one step.
@@ -163,7 +161,7 @@ pub(crate) fn fit<T: Float>(
                     return Err(diverged(epoch, epoch.saturating_sub(2), &what));
                 }
                 epoch_loss += loss;
-                let build = |step: usize| {
+                let build_part = || {
                     let mut s = shuffler.lock().expect("a permutation part panicked");
                     let (rng, next, lab) = &mut *s;
                     rng.permutation_part_with(next, (step * part).min(n), ((step + 1) * part).min(n), |i, j| {
@@ -171,7 +169,6 @@ pub(crate) fn fit<T: Float>(
                         lab[j] = labels[i];
                     });
                 };
-                let build_part = move || build(step);
                 let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
                 if !engine.update(team, rows, lr, extra) {
                     engine.write(false, w, b);
@@ -203,7 +200,7 @@ pub(crate) fn fit<T: Float>(
     // overflow (|z| ≤ max row ‖x‖₁ · max |W| + max |b|), evaluate them once; a non-finite
     // loss there is divergence too, and the previous parameters are kept.
     let max_abs = |v: &[T]| v.iter().fold(0.0f64, |m, &p| m.max(p.to_f64().abs()));
-    let bound = x_l1 * max_abs(w.as_slice()) + max_abs(b);
+    let bound = max_row_l1(x) * max_abs(w.as_slice()) + max_abs(b);
     // (NaN cannot occur: parameters and X are finite here.)
     if bound >= T::MAX / 4.0 {
         let mut ws = Workspace::<T>::new(batch, d, t, minibatch)?;
