@@ -174,7 +174,8 @@ pub fn block_loss_grad<T: Float>(
     let (m, d) = x_b.shape();
     let t = w.cols();
     if plan.fused {
-        return fused_block(plan, x_b, None, m, t, wt, bias, labels, scale, z, gw, gb, false);
+        let (idx, m) = checked_rows(plan, x_b, None);
+        return fused_block(plan, x_b, idx, m, t, wt, bias, labels, scale, z, gw, gb, false);
     }
     let z = &mut z[..m * t];
     let mut zm = MatMut::new(z, m, t, t).expect("block buffer sized by the workspace");
@@ -205,23 +206,8 @@ pub fn block_loss_grad_rows<T: Float>(
     gw: &mut [T],
     gb: &mut [T],
 ) -> f64 {
-    assert!(plan.fused, "indexed blocks need the fused plan");
-    assert!(idx.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
-    fused_block(
-        plan,
-        x,
-        Some(idx),
-        idx.len(),
-        w.cols(),
-        wt,
-        bias,
-        labels,
-        scale,
-        z,
-        gw,
-        gb,
-        false,
-    )
+    let (idx, m) = checked_rows(plan, x, Some((idx, idx.len())));
+    fused_block(plan, x, idx, m, w.cols(), wt, bias, labels, scale, z, gw, gb, false)
 }
 
 /// One row block with the weights in the plan's own layout, as the fit loop keeps them:
@@ -250,14 +236,7 @@ pub(crate) fn block_step<T: Float>(
     overwrite: bool,
 ) -> f64 {
     if plan.fused {
-        let (idx, m) = match idx {
-            Some((ahead, m)) => {
-                assert!(m <= ahead.len(), "block longer than its index list");
-                assert!(ahead.iter().all(|&i| (i as usize) < x.rows()), "row index out of range");
-                (Some(ahead), m)
-            }
-            None => (None, x.rows()),
-        };
+        let (idx, m) = checked_rows(plan, x, idx);
         return fused_block(plan, x, idx, m, t, params, bias, labels, scale, z, gw, gb, overwrite);
     }
     assert!(idx.is_none(), "the gemm plan reads gathered rows");
@@ -269,6 +248,8 @@ pub(crate) fn block_step<T: Float>(
     block_loss_grad(plan, x, w, &[], bias, labels, scale, z, gw, gb)
 }
 
+/// The fused kernels on one block: forward, softmax/δ, backward. `idx` and `m` come from
+/// [`checked_rows`], which every caller runs first (the kernels' safety rests on it).
 #[allow(clippy::too_many_arguments)]
 fn fused_block<T: Float>(
     plan: &Plan,
@@ -285,16 +266,10 @@ fn fused_block<T: Float>(
     gb: &mut [T],
     overwrite: bool,
 ) -> f64 {
+    // The rows (idx[..m], or all of x) were checked by `checked_rows`.
     let d = x.cols();
-    // The block is idx[..m] (later indices are only prefetched), or all of x.
-    assert!(idx.map_or(m == x.rows(), |i| m <= i.len()), "block rows");
     assert!(
-        plan.kernel.available()
-            && plan.dp >= d
-            && plan.dp.is_multiple_of(T::LANES)
-            && wt.len() >= t * plan.dp
-            && gw.len() >= t * plan.dp
-            && z.len() >= m * t,
+        wt.len() >= t * plan.dp && gw.len() >= t * plan.dp && z.len() >= m * t,
         "fused kernel buffers do not match the shape"
     );
     if m == 0 {
@@ -303,16 +278,13 @@ fn fused_block<T: Float>(
         }
         return 0.0;
     }
-    // Every row the kernels read holds `d` elements: MatRef guarantees (rows − 1)·stride + cols
-    // elements, and indexed rows were checked to be below `rows`.
-    assert!(x.as_slice().len() >= (x.rows() - 1) * x.stride() + d);
     assert!(t <= FUSED_MAX_CLASSES && labels.len() == m && labels.iter().all(|&l| (l as usize) < t));
     let z = &mut z[..m * t];
     let (xp, xs) = (x.as_slice().as_ptr(), x.stride());
-    // SAFETY: the kernel is available on this CPU (asserted); X holds every row the block
-    // names, each with d elements at stride xs (asserted above); wt and gw hold t·dp
-    // elements with dp ≥ d, dp a multiple of the lane count (asserted); z holds m·t
-    // elements, used as Zᵀ (t × m); labels are < t ≤ FUSED_MAX_CLASSES (asserted).
+    // SAFETY: the kernel is available on this CPU, X holds every row the block names, each
+    // with d elements at stride xs, and dp ≥ d is a multiple of the lane count (all checked
+    // by `checked_rows`, which every caller runs first); wt and gw hold t·dp elements and z
+    // m·t, used as Zᵀ (t × m); labels are < t ≤ FUSED_MAX_CLASSES (asserted).
     unsafe {
         T::simd_forward(plan.kernel, xp, xs, idx, m, d, wt, plan.dp, t, z);
         let loss = T::simd_softmax_cols(plan.kernel, z, m, t, bias, labels, scale, gb);
