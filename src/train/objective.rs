@@ -363,13 +363,7 @@ pub(crate) fn loss_and_grad_unchecked<T: Float>(
                 }
             }
         };
-        // Small reductions (mini-batch steps) stay on this thread: waking the pool costs
-        // more than the adds. Either way each element is summed in shard order.
-        if grad_w.len() * shards.len() < SEQUENTIAL_REDUCE {
-            grad_w.chunks_mut(t * 64).enumerate().for_each(reduce);
-        } else {
-            grad_w.par_chunks_mut(t * 64).enumerate().for_each(reduce);
-        }
+        reduce_chunks(grad_w, t * 64, shards.len(), reduce);
     } else {
         reduce_plain(shards, grad_w);
     }
@@ -395,12 +389,24 @@ fn reduce_plain<T: Float>(shards: &[Shard<T>], grad_w: &mut [T]) {
             }
         }
     };
-    if grad_w.len() * shards.len() < SEQUENTIAL_REDUCE {
-        grad_w.chunks_mut(CHUNK).enumerate().for_each(reduce);
-    } else {
-        grad_w.par_chunks_mut(CHUNK).enumerate().for_each(reduce);
-    }
+    reduce_chunks(grad_w, CHUNK, shards.len(), reduce);
 }
 
 /// Below this many additions the shard reduction runs on the calling thread.
 const SEQUENTIAL_REDUCE: usize = 1 << 18;
+
+/// Runs `reduce` on each `(index, chunk)` of `grad_w`, a reduction over `n_shards` shards:
+/// small ones (mini-batch steps) on this thread, since waking the pool costs more than the
+/// adds; large ones on the pool. Either way each element is summed in shard order.
+fn reduce_chunks<T: Float>(
+    grad_w: &mut [T],
+    chunk: usize,
+    n_shards: usize,
+    reduce: impl Fn((usize, &mut [T])) + Sync + Send,
+) {
+    if grad_w.len() * n_shards < SEQUENTIAL_REDUCE {
+        grad_w.chunks_mut(chunk).enumerate().for_each(reduce);
+    } else {
+        grad_w.par_chunks_mut(chunk).enumerate().for_each(reduce);
+    }
+}
