@@ -28,22 +28,29 @@ const ALIGN: usize = 64;
 /// A buffer of `n` default elements starting at a 64-byte boundary: the buffer and the
 /// offset of the first element.
 fn aligned_buf<T: Copy + Default>(n: usize) -> Result<(Vec<T>, usize)> {
-    let size = std::mem::size_of::<T>();
-    let pad = if size == 0 || !ALIGN.is_multiple_of(size) {
-        0
-    } else {
-        ALIGN / size - 1
-    };
+    let pad = align_pad::<T>();
     let len = n
         .checked_add(pad)
         .ok_or_else(|| Error::hyper("matrix size", n, "too many elements for this machine"))?;
     let data = vec![T::default(); len];
-    let off = if pad == 0 {
+    let off = if pad == 0 { 0 } else { align_off(data.as_ptr()) };
+    Ok((data, off))
+}
+
+/// Spare elements that let a buffer of `T` start its elements on an [`ALIGN`] boundary
+/// wherever it is allocated (0 when the size of `T` does not divide [`ALIGN`]).
+fn align_pad<T>() -> usize {
+    let size = std::mem::size_of::<T>();
+    if size == 0 || !ALIGN.is_multiple_of(size) {
         0
     } else {
-        (ALIGN - data.as_ptr() as usize % ALIGN) % ALIGN / size
-    };
-    Ok((data, off))
+        ALIGN / size - 1
+    }
+}
+
+/// Elements from `p` to the next [`ALIGN`] boundary (`T`'s size divides [`ALIGN`]).
+fn align_off<T>(p: *const T) -> usize {
+    (ALIGN - p as usize % ALIGN) % ALIGN / std::mem::size_of::<T>()
 }
 
 impl<T: Clone> Clone for Matrix<T> {
@@ -53,9 +60,9 @@ impl<T: Clone> Clone for Matrix<T> {
         let mut off = self.off;
         // A buffer with room to align (one this crate allocated) is aligned again in its
         // new place: the elements move within the padding.
-        let size = std::mem::size_of::<T>();
-        if size > 0 && ALIGN.is_multiple_of(size) && data.len() - n >= ALIGN / size - 1 {
-            let want = (ALIGN - data.as_ptr() as usize % ALIGN) % ALIGN / size;
+        let pad = align_pad::<T>();
+        if pad > 0 && data.len() - n >= pad {
+            let want = align_off(data.as_ptr());
             if want < off {
                 data[want..off + n].rotate_left(off - want);
             } else if want > off {
