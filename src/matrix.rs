@@ -479,7 +479,10 @@ mod tests {
         if std::path::Path::new("/sys/kernel/mm/transparent_hugepage/enabled").exists()
             && let Some(flags) = vm_flags(mid)
         {
-            assert!(flags.split_whitespace().any(|f| f == "hg"), "no huge-page advice: {flags}");
+            assert!(
+                flags.split_whitespace().any(|f| f == "hg"),
+                "no huge-page advice: {flags}"
+            );
         }
         // A small matrix is not advised (its mapping is the heap's, shared with others).
         let small = Matrix::<f32>::zeros(16, 16).unwrap();

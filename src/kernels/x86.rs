@@ -38,20 +38,30 @@ pub(crate) struct Rows<T> {
     stride: usize,
     idx: *const u32,
     len: usize,
-    /// Rows of look-ahead for prefetching (about 16 KiB of X).
+    /// Rows of look-ahead for prefetching: about 16 KiB of X for contiguous rows, or the
+    /// index list's rows past the block (see [`Rows::new`]).
     ahead: usize,
 }
 
 impl<T> Rows<T> {
+    /// The block's first `block` rows; an index list longer than that names in its tail
+    /// the rows that come next, and row `i` then prefetches row `i + (len − block)` of the
+    /// list: the fit loop passes the rows one step later, so each row of a mini-batch
+    /// step starts the matching row of the next step on its way, a whole step ahead.
     #[inline(always)]
-    fn new(base: *const T, stride: usize, idx: Option<&[u32]>, len: usize) -> Self {
+    fn new(base: *const T, stride: usize, idx: Option<&[u32]>, block: usize) -> Self {
         let bytes = (stride * core::mem::size_of::<T>()).max(1);
+        let len = idx.map_or(block, <[u32]>::len);
         Rows {
             base,
             stride,
             idx: idx.map_or(core::ptr::null(), |i| i.as_ptr()),
             len,
-            ahead: (16384 / bytes).max(1),
+            ahead: if len > block {
+                len - block
+            } else {
+                (16384 / bytes).max(1)
+            },
         }
     }
 
@@ -71,10 +81,11 @@ impl<T> Rows<T> {
         }
     }
 
-    /// Where to prefetch for row `i` of a tile of `r` rows: about 16 KiB (and at least two
-    /// tiles) ahead. Contiguous rows may run past the block (into the next one, or past X:
-    /// a prefetch never faults, and the address is formed with wrapping arithmetic);
-    /// indexed rows stop at the block's end (then row `i` itself, already in cache).
+    /// Where to prefetch for row `i` of a tile of `r` rows, at least two tiles ahead.
+    /// Contiguous rows: about 16 KiB ahead, which may run past the block (into the next
+    /// one, or past X: a prefetch never faults, and the address is formed with wrapping
+    /// arithmetic). Indexed rows: the list's row `i + ahead` (see [`Rows::new`]); past the
+    /// list's end, row `i` itself (already in cache).
     ///
     /// # Safety
     /// `i < len`.
@@ -330,7 +341,7 @@ macro_rules! isa_kernels {
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn forward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, wt: &[$ty], dp: usize, t: usize, z: &mut [$ty]) {
                 // Indices past `rows` name the rows that come next: prefetched, not read.
-                let xrows = Rows::new(x, xs, idx, idx.map_or(rows, <[u32]>::len));
+                let xrows = Rows::new(x, xs, idx, rows);
                 // SAFETY: the caller's contract, forwarded.
                 if unsafe { $pre(xrows, rows, d, wt, dp, t, z) } {
                     return;
@@ -370,7 +381,9 @@ macro_rules! isa_kernels {
             /// As [`forward`], with `gt.len() ≥ t·dp` and `delta.len() ≥ rows·t`.
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn backward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize, overwrite: bool) {
-                let xrows = Rows::new(x, xs, idx, rows);
+                // The block's rows were read by the forward pass and are in cache: no
+                // look-ahead into the next step here.
+                let xrows = Rows::new(x, xs, idx.map(|i| &i[..rows]), rows);
                 let cmax = TILES.bwd_classes;
                 let chunks = t.div_ceil(cmax);
                 let cw = t.div_ceil(chunks.max(1));

@@ -24,7 +24,9 @@ const UPDATE_CHUNK: usize = 2048;
 const PREFETCH_BYTES: usize = 16 << 10;
 
 /// The rows of one step: `None` for every row of X, or a batch's row indices and, in the
-/// same order, their labels.
+/// same order, their labels. The index list may run on past the batch (it is longer than
+/// the labels): its tail names the rows of the steps that follow, which the fused kernels
+/// prefetch (see [`lookahead`]).
 pub(crate) type Batch<'b> = Option<(&'b [u32], &'b [u32])>;
 
 struct ShardBuf<T> {
@@ -49,6 +51,9 @@ pub(crate) struct Engine<'a, T> {
     shards: Vec<ShardBuf<T>>,
     /// Class-split state, when the model is split by classes instead of rows.
     split: Option<Split<T>>,
+    /// Whether the last step prefetched this step's rows (its index list ran a whole step
+    /// past its batch).
+    warm: bool,
 }
 
 /// Class-split steps, for large models on mini-batches: each task owns a group of
@@ -147,6 +152,7 @@ impl<'a, T: Float> Engine<'a, T> {
             cur: 0,
             shards,
             split,
+            warm: false,
         })
     }
 
@@ -181,7 +187,7 @@ impl<'a, T: Float> Engine<'a, T> {
     {
         match batch {
             Some((rows, labels)) => {
-                debug_assert_eq!(rows.len(), labels.len());
+                debug_assert!(rows.len() >= labels.len());
                 (Some(rows), labels)
             }
             None => (None, self.labels),
@@ -218,6 +224,10 @@ impl<'a, T: Float> Engine<'a, T> {
         let plan = self.plan;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         assert!(p.n_shards <= self.shards.len(), "engine sized for fewer rows");
+        let dist = lookahead::<T>(m, d);
+        // Rows a step ahead were requested by the step before, unless this is the first.
+        let cold = dist < m || !self.warm;
+        self.warm = rows.is_some_and(|r| r.len() >= m + dist);
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
         team.run(p.n_shards, &|s| {
             // SAFETY: task s is the only one touching shard s in this job.
@@ -227,9 +237,11 @@ impl<'a, T: Float> Engine<'a, T> {
             let mut loss = 0.0;
             let blocks = p.shard_blocks(s);
             let shard_end = (blocks.end * p.block_rows).min(m);
-            if let (Some(r), true) = (rows, plan.fused) {
-                // Start the shard's first rows on their way; the kernel then keeps about
-                // 16 KiB of rows in flight ahead of itself.
+            if let (Some(r), true) = (rows, plan.fused)
+                && cold
+            {
+                // Start the shard's first rows on their way; the kernel then keeps its
+                // look-ahead in flight.
                 kernels::prefetch_rows(x, &r[(blocks.start * p.block_rows).min(m)..shard_end], PREFETCH_BYTES);
             }
             let first = blocks.start;
@@ -256,7 +268,7 @@ impl<'a, T: Float> Engine<'a, T> {
                         let k = hi - lo;
                         let (xb, ahead) = if plan.fused {
                             // The fused kernels read the batch's rows of X in place.
-                            (x, Some((&r[lo..shard_end], k)))
+                            (x, Some((&r[lo..(hi + dist).min(r.len())], k)))
                         } else {
                             for (j, &ri) in r[lo..hi].iter().enumerate() {
                                 sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
@@ -344,7 +356,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 let lo = blk * p.block_rows;
                 let hi = (lo + p.block_rows).min(m);
                 let k = hi - lo;
-                let (xb, idx) = block_rows(x, rows, lo, hi, m);
+                let (xb, idx) = block_rows(x, rows, lo, hi, lookahead::<T>(m, d));
                 let z = &mut gb.z[lo * tg..hi * tg];
                 kernels::split_forward(&plan, xb, idx, &wp[k0 * dp..k1 * dp], tg, z);
                 kernels::softmax::split_stats(
@@ -419,7 +431,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 let lo = blk * p.block_rows;
                 let hi = (lo + p.block_rows).min(m);
                 let k = hi - lo;
-                let (xb, idx) = block_rows(x, rows, lo, hi, m);
+                let (xb, idx) = block_rows(x, rows, lo, hi, 0);
                 let z = &mut gb.z[lo * tg..hi * tg];
                 kernels::softmax::split_delta(z, k, k0, tg, &yb[lo..hi], &gb.f[lo..hi], scale, gbias);
                 kernels::split_backward(&plan, xb, idx, z, tg, gw, blk == 0);
@@ -477,18 +489,36 @@ fn split_groups(t: usize) -> usize {
     if t >= 4 * SPLIT_MIN_CLASSES { 4 } else { 2 }
 }
 
-/// Rows `lo..hi` of a batch of `m` rows: a contiguous view of `x` for the full batch, or
-/// `x` with the batch's index list from `lo` (rows past `hi` only prefetched).
+/// Rows `lo..hi` of a batch: a contiguous view of `x` for the full batch, or `x` with the
+/// batch's index list from `lo`, running on `dist` rows past `hi` (those only prefetched).
 fn block_rows<'x, 'r, T: Float>(
     x: MatRef<'x, T>,
     rows: Option<&'r [u32]>,
     lo: usize,
     hi: usize,
-    m: usize,
+    dist: usize,
 ) -> (MatRef<'x, T>, Option<(&'r [u32], usize)>) {
     match rows {
         None => (x.slice_rows(lo, hi), None),
-        Some(r) => (x, Some((&r[lo..m], hi - lo))),
+        Some(r) => (x, Some((&r[lo..(hi + dist).min(r.len())], hi - lo))),
+    }
+}
+
+/// Most bytes of X one mini-batch step may have in flight for the next: beyond this a
+/// step's rows and the next step's would crowd each other out of the cores' L2.
+const STEP_AHEAD_MAX_BYTES: usize = 1 << 20;
+
+/// How far ahead, in rows of the batch order, a mini-batch step of `m` rows of `d`
+/// features prefetches: one whole step (row `i` of the order starts row `i + m`, the row
+/// at the same place of the next step, which the same shard is likely to read), so the
+/// next step's reads overlap this step's arithmetic; for steps too large for that, the
+/// kernels' usual 16 KiB ahead.
+fn lookahead<T>(m: usize, d: usize) -> usize {
+    let row_bytes = (d * std::mem::size_of::<T>()).max(1);
+    if m * row_bytes <= STEP_AHEAD_MAX_BYTES {
+        m
+    } else {
+        (16384 / row_bytes).max(1)
     }
 }
 

@@ -141,7 +141,8 @@ pub(crate) fn fit<T: Float>(
                 let (rows, m) = if minibatch {
                     let lo = step * batch;
                     let hi = (lo + batch).min(n);
-                    (Some((&perm[lo..hi], &plab[lo..hi])), hi - lo)
+                    // The index list runs on one more batch: the kernels prefetch it.
+                    (Some((&perm[lo..(hi + batch).min(n)], &plab[lo..hi])), hi - lo)
                 } else {
                     (None, n)
                 };
