@@ -104,17 +104,18 @@ pub(crate) fn fit<T: Float>(
     // update phase (a thread that would otherwise wait takes it), so the shuffle, a pass
     // of random accesses over 4·N bytes, is off the critical path.
     let mut rng = Rng::new(cfg.seed);
-    // Each order carries its rows' labels along (`plab[k] = labels[perm[k]]`), so a step
-    // reads its labels in order instead of gathering them from scattered places.
-    let mut perm: Vec<u32> = if minibatch { vec![0; n] } else { Vec::new() };
+    // Each entry of an order carries its row's label along (`[row, label]`), so a step
+    // reads its labels in order instead of gathering them from scattered places, and a
+    // swap while building touches one scattered cache line. A step copies its rows (and
+    // the next step's, which the kernels prefetch) and labels into `step_rows` and
+    // `step_labels`.
+    let entry = |i: usize| [i as u32, labels[i]];
+    let mut perm: Vec<[u32; 2]> = if minibatch { vec![[0; 2]; n] } else { Vec::new() };
     let mut next_perm = perm.clone();
-    let mut plab = perm.clone();
-    let mut next_plab = perm.clone();
     let len = perm.len();
-    rng.permutation_part_with(&mut perm, 0, len, |i, j| {
-        plab[i] = plab[j];
-        plab[j] = labels[i];
-    });
+    rng.permutation_part_by(&mut perm, 0, len, entry);
+    let mut step_rows: Vec<u32> = Vec::with_capacity(if minibatch { 2 * batch } else { 0 });
+    let mut step_labels: Vec<u32> = Vec::with_capacity(if minibatch { batch } else { 0 });
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -136,13 +137,17 @@ pub(crate) fn fit<T: Float>(
             let mut epoch_loss = 0.0;
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
             let part = n.div_ceil(steps);
-            let shuffler = Mutex::new((&mut rng, &mut next_perm[..], &mut next_plab[..]));
+            let shuffler = Mutex::new((&mut rng, &mut next_perm[..]));
             for step in 0..steps {
                 let (rows, m) = if minibatch {
                     let lo = step * batch;
                     let hi = (lo + batch).min(n);
                     // The index list runs on one more batch: the kernels prefetch it.
-                    (Some((&perm[lo..(hi + batch).min(n)], &plab[lo..hi])), hi - lo)
+                    step_rows.clear();
+                    step_rows.extend(perm[lo..(hi + batch).min(n)].iter().map(|e| e[0]));
+                    step_labels.clear();
+                    step_labels.extend(perm[lo..hi].iter().map(|e| e[1]));
+                    (Some((&step_rows[..], &step_labels[..])), hi - lo)
                 } else {
                     (None, n)
                 };
@@ -164,11 +169,8 @@ pub(crate) fn fit<T: Float>(
                 epoch_loss += loss;
                 let build_part = || {
                     let mut s = shuffler.lock().expect("a permutation part panicked");
-                    let (rng, next, lab) = &mut *s;
-                    rng.permutation_part_with(next, (step * part).min(n), ((step + 1) * part).min(n), |i, j| {
-                        lab[i] = lab[j];
-                        lab[j] = labels[i];
-                    });
+                    let (rng, next) = &mut *s;
+                    rng.permutation_part_by(next, (step * part).min(n), ((step + 1) * part).min(n), entry);
                 };
                 let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
                 if !engine.update(team, rows, lr, extra) {
@@ -179,7 +181,6 @@ pub(crate) fn fit<T: Float>(
             // (`shuffler`'s borrow of `next_perm` ends with its last use above.)
             if minibatch && epoch < cfg.epochs {
                 std::mem::swap(&mut perm, &mut next_perm);
-                std::mem::swap(&mut plab, &mut next_plab);
             }
             let mean = epoch_loss / n as f64;
             on_epoch(epoch, mean);
