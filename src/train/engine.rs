@@ -172,11 +172,16 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Phase 1: the loss sum of the current parameters over the step's rows, and what the
     /// update needs (the shards' gradients of the mean loss, or the groups' softmax
     /// statistics).
-    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
+    ///
+    /// `extra`, when given, runs once as one more task of this phase, claimed last: work
+    /// of the fit loop (building the next epoch's permutation) that the thread finishing
+    /// its shard first takes while the other still computes. (In the update phase, which
+    /// is short, the other thread would only wait for it.)
+    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
         if self.split.is_some() {
-            self.split_loss(team, batch)
+            self.split_loss(team, batch, extra)
         } else {
-            self.shard_loss_grad(team, batch)
+            self.shard_loss_grad(team, batch, extra)
         }
     }
 
@@ -197,16 +202,12 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Phase 2 after [`Engine::loss_grad`] on the same `batch`: `next = cur − lr·∇`. Makes
     /// `next` current and returns `true`, or returns `false` (and keeps the current
     /// parameters) when an updated parameter is not finite.
-    ///
-    /// `extra`, when given, runs once as one more task of this phase: work of the fit loop
-    /// that a thread with no update task left can do meanwhile (building the next epoch's
-    /// permutation).
-    pub(crate) fn update(&mut self, team: &Team, batch: Batch<'_>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
+    pub(crate) fn update(&mut self, team: &Team, batch: Batch<'_>, lr: T) -> bool {
         let finite = if self.split.is_some() {
-            self.split_update(team, batch, lr, extra)
+            self.split_update(team, batch, lr)
         } else {
             let m = self.rows_and_labels(batch).1.len();
-            self.shard_update(team, m, lr, extra)
+            self.shard_update(team, m, lr)
         };
         if finite {
             self.cur ^= 1;
@@ -214,7 +215,7 @@ impl<'a, T: Float> Engine<'a, T> {
         finite
     }
 
-    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
+    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let (rows, labels) = self.rows_and_labels(batch);
@@ -229,7 +230,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let cold = dist < m || !self.warm;
         self.warm = rows.is_some_and(|r| r.len() >= m + dist);
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
-        team.run(p.n_shards, &|s| {
+        run_with_extra(team, p.n_shards, extra, &|s| {
             // SAFETY: task s is the only one touching shard s in this job.
             let sh = unsafe { shards.get_mut(s) };
             let (gw, gb) = sh.g.split_at_mut(plen);
@@ -301,7 +302,7 @@ impl<'a, T: Float> Engine<'a, T> {
 
     /// `next = cur − lr·ΣG` over the shards of the last loss on `m` rows; `false` when a
     /// parameter is not finite.
-    fn shard_update(&mut self, team: &Team, m: usize, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
+    fn shard_update(&mut self, team: &Team, m: usize, lr: T) -> bool {
         let n_shards = Partition::new::<T>(m, self.x.cols(), self.t).n_shards;
         let len = self.plen + self.t;
         let [p0, p1] = &mut self.params;
@@ -309,7 +310,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let shards = &self.shards[..n_shards];
         let next = Shared::new(&mut next[..]);
         let bad = AtomicBool::new(false);
-        run_with_extra(team, len.div_ceil(UPDATE_CHUNK), extra, &|c| {
+        team.run(len.div_ceil(UPDATE_CHUNK), &|c| {
             let lo = c * UPDATE_CHUNK;
             let hi = (lo + UPDATE_CHUNK).min(len);
             // SAFETY: task c is the only one touching elements lo..hi of `next` in this job.
@@ -336,7 +337,7 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Class-split phase 1: each group's logits, exponentials and statistics; then, on this
     /// thread, each row's softmax maximum and sum over the groups (in group order) and the
     /// loss.
-    fn split_loss(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
+    fn split_loss(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
         let (rows, yb) = self.rows_and_labels(batch);
@@ -347,7 +348,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let sp = self.split.as_mut().expect("class-split engine");
         let bounds = &sp.bounds;
         let groups = Shared::new(&mut sp.groups);
-        team.run(bounds.len() - 1, &|g| {
+        run_with_extra(team, bounds.len() - 1, extra, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
             let gb = unsafe { groups.get_mut(g) };
             let (k0, k1) = (bounds[g], bounds[g + 1]);
@@ -400,7 +401,7 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 
     /// Class-split phase 2: each group's δ, gradient and update of its own classes.
-    fn split_update(&mut self, team: &Team, batch: Batch<'_>, lr: T, extra: Option<&(dyn Fn() + Sync)>) -> bool {
+    fn split_update(&mut self, team: &Team, batch: Batch<'_>, lr: T) -> bool {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
         let (rows, yb) = self.rows_and_labels(batch);
@@ -415,7 +416,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let (bounds, sx) = (&sp.bounds, &sp.sx[..m]);
         let groups = Shared::new(&mut sp.groups);
         let bad = AtomicBool::new(false);
-        run_with_extra(team, bounds.len() - 1, extra, &|g| {
+        team.run(bounds.len() - 1, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
             let gb = unsafe { groups.get_mut(g) };
             let (k0, k1) = (bounds[g], bounds[g + 1]);

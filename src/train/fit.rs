@@ -99,10 +99,10 @@ pub(crate) fn fit<T: Float>(
     let mut engine = Engine::new(x, labels, w, b, batch)?;
     let kernel = engine.plan().describe::<T>();
     // Mini-batch order: a fresh uniformly random permutation of the rows every epoch, from
-    // one seeded stream (`Rng::permutation_part`). Epoch 1's is built here; each later one
-    // is built during the epoch before, one part per step, as an extra task of the step's
-    // update phase (a thread that would otherwise wait takes it), so the shuffle, a pass
-    // of random accesses over 4·N bytes, is off the critical path.
+    // one seeded stream (`Rng::permutation_part_by`). Epoch 1's is built here; each later
+    // one is built during the epoch before, one part per step, as an extra task of the
+    // step's loss phase (the thread that finishes its shard first takes it), so the
+    // shuffle, a pass of random accesses over 8·N bytes, overlaps the other shard.
     let mut rng = Rng::new(cfg.seed);
     // Each entry of an order carries its row's label along (`[row, label]`), so a step
     // reads its labels in order instead of gathering them from scattered places, and a
@@ -151,7 +151,13 @@ pub(crate) fn fit<T: Float>(
                 } else {
                     (None, n)
                 };
-                let loss = engine.loss_grad(team, rows);
+                let build_part = || {
+                    let mut s = shuffler.lock().expect("a permutation part panicked");
+                    let (rng, next) = &mut *s;
+                    rng.permutation_part_by(next, (step * part).min(n), ((step + 1) * part).min(n), entry);
+                };
+                let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
+                let loss = engine.loss_grad(team, rows, extra);
                 if !loss.is_finite() || loss / m as f64 > explode {
                     // The current parameters already give a non-finite (or exploded) loss:
                     // go back one step.
@@ -167,13 +173,7 @@ pub(crate) fn fit<T: Float>(
                     return Err(diverged(epoch, epoch.saturating_sub(2), &what));
                 }
                 epoch_loss += loss;
-                let build_part = || {
-                    let mut s = shuffler.lock().expect("a permutation part panicked");
-                    let (rng, next) = &mut *s;
-                    rng.permutation_part_by(next, (step * part).min(n), ((step + 1) * part).min(n), entry);
-                };
-                let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
-                if !engine.update(team, rows, lr, extra) {
+                if !engine.update(team, rows, lr) {
                     engine.write(false, w, b);
                     return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
                 }
