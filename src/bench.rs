@@ -15,7 +15,7 @@ use crate::data::npy::{read_npy_labels, read_npy_matrix};
 use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::kernels::{Kernel, force_kernel};
-use crate::matrix::Matrix;
+use crate::matrix::{MatRef, Matrix};
 use crate::model::LogisticClassifierMultinomial;
 use crate::rng::Rng;
 
@@ -90,6 +90,13 @@ pub struct BenchReport {
     pub floor_ms: f64,
     /// `ms_median / floor_ms` (0 with --no-floor).
     pub floor_multiple: f64,
+    /// Mini-batch runs: one pass reading every row of X once in a fresh random order, all
+    /// threads, software-prefetched, best of 3, ms (0 for the full batch or --no-floor). A
+    /// shuffled epoch must read X this way, so for mini-batches the floor is the larger of
+    /// this and `floor_ms`.
+    pub shuffled_read_ms: f64,
+    /// `ms_median / max(floor_ms, shuffled_read_ms)` for mini-batch runs (0 otherwise).
+    pub minibatch_floor_multiple: f64,
     /// Peak resident memory of the process, MiB (Linux), and the size of X, MiB.
     pub peak_rss_mib: f64,
     /// Size of X in MiB.
@@ -181,6 +188,14 @@ impl BenchReport {
             s += &format!(
                 "floor: {:.2} ms (GEMM peak {:.1} GFLOP/s, read bandwidth {:.1} GB/s); measured = {:.2}× floor\n",
                 self.floor_ms, self.peak_gflops, self.bandwidth_gbps, self.floor_multiple
+            );
+        }
+        if self.shuffled_read_ms > 0.0 {
+            s += &format!(
+                "shuffled-order read of X: {:.2} ms; mini-batch floor {:.2} ms; measured = {:.2}× mini-batch floor\n",
+                self.shuffled_read_ms,
+                self.floor_ms.max(self.shuffled_read_ms),
+                self.minibatch_floor_multiple
             );
         }
         s += &format!(
@@ -277,6 +292,11 @@ fn bench<T: Float>(args: &BenchArgs, threads: usize) -> Result<BenchReport> {
     } else {
         (flops / (peak * 1e9)).max(bytes / (bw * 1e9)) * 1e3
     };
+    let shuffled_read_ms = if args.no_floor || args.batch_size.is_none_or(|b| b >= n) {
+        0.0
+    } else {
+        shuffled_read_ms(x.view())
+    };
     Ok(BenchReport {
         shape,
         kernel: report.kernel,
@@ -293,6 +313,12 @@ fn bench<T: Float>(args: &BenchArgs, threads: usize) -> Result<BenchReport> {
         bandwidth_gbps: bw,
         floor_ms,
         floor_multiple: if floor_ms > 0.0 { median / floor_ms } else { 0.0 },
+        shuffled_read_ms,
+        minibatch_floor_multiple: if shuffled_read_ms > 0.0 {
+            median / floor_ms.max(shuffled_read_ms)
+        } else {
+            0.0
+        },
         peak_rss_mib: peak_rss,
         x_mib: bytes / (1 << 20) as f64,
     })
@@ -334,6 +360,42 @@ pub fn gemm_peak<T: Float>() -> f64 {
         if round > 0 {
             best = best.max(2.0 * (s * s * s * threads) as f64 / secs / 1e9);
         }
+    }
+    best
+}
+
+/// Time to read every row of `x` once in a random order, ms: the order cut into one
+/// contiguous part per thread of the current pool, each thread summing its rows with the
+/// row 32 places ahead prefetched (as the kernels do), best of 3 passes over fresh orders.
+pub fn shuffled_read_ms<T: Float>(x: MatRef<'_, T>) -> f64 {
+    let n = x.rows();
+    let mut perm = vec![0u32; n];
+    let mut rng = Rng::new(0x5eed);
+    let threads = rayon::current_num_threads().max(1);
+    let part = n.div_ceil(threads).max(1);
+    let mut best = f64::INFINITY;
+    for _ in 0..3 {
+        rng.permutation_part(&mut perm, 0, n);
+        let start = Instant::now();
+        let s: f64 = perm
+            .par_chunks(part)
+            .map(|order| {
+                let mut acc = [T::ZERO; 16];
+                for (k, &r) in order.iter().enumerate() {
+                    if let Some(&ahead) = order.get(k + 32) {
+                        crate::kernels::prefetch_row(x.row(ahead as usize));
+                    }
+                    for c in x.row(r as usize).chunks(16) {
+                        for (a, &v) in acc.iter_mut().zip(c) {
+                            *a += v;
+                        }
+                    }
+                }
+                acc.iter().map(|v| v.to_f64()).sum::<f64>()
+            })
+            .sum();
+        std::hint::black_box(s);
+        best = best.min(start.elapsed().as_secs_f64() * 1e3);
     }
     best
 }
@@ -381,5 +443,37 @@ mod tests {
         for bad in ["", "10x3", "0x3x2", "ax3x2", "10x3x2x1"] {
             assert!(parse_shape(bad).is_err(), "{bad}");
         }
+    }
+
+    fn args(batch: Option<usize>) -> BenchArgs {
+        BenchArgs {
+            shape: "3000x16x4".into(),
+            data: None,
+            labels: None,
+            threads: Some(2),
+            epochs: 3,
+            lr: 0.5,
+            batch_size: batch,
+            precision: "f32".into(),
+            kernel: "auto".into(),
+            no_floor: false,
+            json: true,
+        }
+    }
+
+    #[test]
+    fn minibatch_reports_carry_the_shuffled_read_floor() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        let mini = pool.install(|| bench::<f32>(&args(Some(256)), 2)).unwrap();
+        assert!(mini.shuffled_read_ms > 0.0 && mini.shuffled_read_ms.is_finite());
+        let floor = mini.floor_ms.max(mini.shuffled_read_ms);
+        assert!(
+            (mini.minibatch_floor_multiple - mini.ms_median / floor).abs() <= 1e-12 * mini.minibatch_floor_multiple
+        );
+        assert!(mini.to_text().contains("shuffled-order read of X"));
+        // The full batch reads X in order: no shuffled floor.
+        let full = pool.install(|| bench::<f32>(&args(None), 2)).unwrap();
+        assert_eq!((full.shuffled_read_ms, full.minibatch_floor_multiple), (0.0, 0.0));
+        assert!(!full.to_text().contains("shuffled-order"));
     }
 }

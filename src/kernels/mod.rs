@@ -394,6 +394,22 @@ fn checked_rows<'i, T: Float>(
     }
 }
 
+/// Asks for every cache line of `row` into L2 (a hint).
+pub(crate) fn prefetch_row<T>(row: &[T]) {
+    let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
+    for j in (0..row.len()).step_by(step) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a prefetch is a hint: it never faults and changes no state visible to
+        // the program; the address is inside `row`.
+        unsafe {
+            use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
+            _mm_prefetch::<_MM_HINT_T1>(row.as_ptr().add(j).cast());
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = j;
+    }
+}
+
 /// Prefetches the rows `idx` of `x` into the cache, whole rows, until about `bytes` bytes
 /// are requested: a cold mini-batch block then waits for its first rows once, in parallel,
 /// not row by row. Indices must be rows of `x` (checked).
