@@ -512,14 +512,16 @@ const STEP_AHEAD_MAX_BYTES: usize = 1 << 20;
 /// How far ahead, in rows of the batch order, a mini-batch step of `m` rows of `d`
 /// features prefetches: one whole step (row `i` of the order starts row `i + m`, the row
 /// at the same place of the next step, which the same shard is likely to read), so the
-/// next step's reads overlap this step's arithmetic; for steps too large for that, the
-/// kernels' usual 16 KiB ahead.
+/// next step's reads overlap this step's arithmetic; for steps too large for that, about
+/// 16 KiB ahead and at least 16 rows (for long rows, 16 KiB is one or two rows: the list
+/// then ended before the kernels' own two-tile minimum distance, and prefetching stopped
+/// short of each block's end; 20000×2000×100 at batch 256 ran 86.6 ms against 83.5).
 fn lookahead<T>(m: usize, d: usize) -> usize {
     let row_bytes = (d * std::mem::size_of::<T>()).max(1);
     if m * row_bytes <= STEP_AHEAD_MAX_BYTES {
         m
     } else {
-        (16384 / row_bytes).max(1)
+        (16384 / row_bytes).max(16)
     }
 }
 
