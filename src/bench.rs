@@ -383,7 +383,7 @@ pub fn shuffled_read_ms<T: Float>(x: MatRef<'_, T>) -> f64 {
                 let mut acc = [T::ZERO; 16];
                 for (k, &r) in order.iter().enumerate() {
                     if let Some(&ahead) = order.get(k + 32) {
-                        crate::kernels::prefetch_row(x.row(ahead as usize));
+                        crate::kernels::prefetch_row::<T, false>(x.row(ahead as usize));
                     }
                     for c in x.row(r as usize).chunks(16) {
                         for (a, &v) in acc.iter_mut().zip(c) {

@@ -394,16 +394,21 @@ fn checked_rows<'i, T: Float>(
     }
 }
 
-/// Asks for every cache line of `row` into L2 (a hint).
-pub(crate) fn prefetch_row<T>(row: &[T]) {
+/// Asks for every cache line of `row`: into L1 with `L1`, else into L2 (a hint).
+pub(crate) fn prefetch_row<T, const L1: bool>(row: &[T]) {
     let step = (64 / std::mem::size_of::<T>().max(1)).max(1);
     for j in (0..row.len()).step_by(step) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch is a hint: it never faults and changes no state visible to
         // the program; the address is inside `row`.
         unsafe {
-            use std::arch::x86_64::{_MM_HINT_T1, _mm_prefetch};
-            _mm_prefetch::<_MM_HINT_T1>(row.as_ptr().add(j).cast());
+            use std::arch::x86_64::{_MM_HINT_T0, _MM_HINT_T1, _mm_prefetch};
+            let p = row.as_ptr().add(j).cast();
+            if L1 {
+                _mm_prefetch::<_MM_HINT_T0>(p);
+            } else {
+                _mm_prefetch::<_MM_HINT_T1>(p);
+            }
         }
         #[cfg(not(target_arch = "x86_64"))]
         let _ = j;
@@ -415,20 +420,8 @@ pub(crate) fn prefetch_row<T>(row: &[T]) {
 /// not row by row. Indices must be rows of `x` (checked).
 pub(crate) fn prefetch_rows<T: Float>(x: MatRef<'_, T>, idx: &[u32], bytes: usize) {
     let row_bytes = (x.cols() * std::mem::size_of::<T>()).max(1);
-    let step = (64 / std::mem::size_of::<T>()).max(1);
     for &i in idx.iter().take(bytes.div_ceil(row_bytes)) {
-        let row = x.row(i as usize);
-        for j in (0..row.len()).step_by(step) {
-            #[cfg(target_arch = "x86_64")]
-            // SAFETY: a prefetch is a hint: it never faults and changes no state visible to
-            // the program; the address is inside `row`.
-            unsafe {
-                use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-                _mm_prefetch::<_MM_HINT_T0>(row.as_ptr().add(j).cast());
-            }
-            #[cfg(not(target_arch = "x86_64"))]
-            let _ = j;
-        }
+        prefetch_row::<T, true>(x.row(i as usize));
     }
 }
 
