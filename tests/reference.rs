@@ -83,6 +83,9 @@ fn minibatch_sgd_matches_scalar_oracle_with_the_same_seed() {
         (300usize, 6usize, 4usize, 32usize, 11u64),
         (1000, 20, 10, 100, 12),
         (50, 3, 3, 7, 13),
+        // Several row shards per step (600 rows) and a short last step: each shard's
+        // look-ahead list (its rows, then the next step's) must name the right rows.
+        (2000, 20, 5, 600, 14),
     ] {
         let (x, y) = random_problem(n, d, t, seed);
         let (wr, br) = ref_train(&x, &y, n, d, t, 0.3, 5, Some(bs), 99);
