@@ -46,7 +46,28 @@ impl Partition {
         let (cache_rows, want) = Self::limits::<T>(rows, d, t);
         // Blocks small enough for `want` shards: a mini-batch of a few hundred rows still
         // splits between threads even when one cache-sized block would hold it.
-        let block_rows = cache_rows.min(rows.div_ceil(want).next_multiple_of(16)).max(16);
+        let per_shard = rows.div_ceil(want);
+        let widest = cache_rows.min(per_shard.next_multiple_of(16)).max(16);
+        // Shards are runs of whole blocks, so blocks that do not divide a shard's share
+        // unbalance the shards (256 rows of 784 features in 48-row blocks: shards of 144
+        // and 112 rows, and the step waits for the larger). Take the widest block (a
+        // multiple of 16 rows) whose largest shard stays within 1/16 of the even share, or
+        // else the widest with the smallest largest shard.
+        let largest = |b: usize| {
+            let n_blocks = rows.div_ceil(b);
+            n_blocks.div_ceil(n_blocks.min(want).max(1)) * b
+        };
+        let mut block_rows = widest;
+        let mut best = largest(widest);
+        for b in (16..=widest).rev().step_by(16) {
+            let l = largest(b);
+            if l < best {
+                (block_rows, best) = (b, l);
+            }
+            if best <= per_shard + per_shard / 16 {
+                break;
+            }
+        }
         let n_blocks = rows.div_ceil(block_rows);
         let n_shards = n_blocks.min(want).max(1);
         Partition {
@@ -408,5 +429,54 @@ fn reduce_chunks<T: Float>(
         grad_w.chunks_mut(chunk).enumerate().for_each(reduce);
     } else {
         grad_w.par_chunks_mut(chunk).enumerate().for_each(reduce);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of shard `s` of a partition of `rows` rows.
+    fn shard_rows(p: &Partition, rows: usize, s: usize) -> usize {
+        let b = p.shard_blocks(s);
+        (b.end * p.block_rows).min(rows) - (b.start * p.block_rows).min(rows)
+    }
+
+    #[test]
+    fn shards_share_the_rows_evenly_and_cover_them_once() {
+        // (rows, features, classes): mini-batches of long rows, where 48-row blocks once
+        // made shards of 144 and 112 rows, and full batches.
+        for &(rows, d, t) in &[
+            (256usize, 784usize, 10usize),
+            (1024, 784, 10),
+            (600, 20, 5),
+            (256, 64, 8),
+            (333, 40, 7),
+            (1000, 2000, 100),
+            (60000, 784, 10),
+            (500000, 64, 8),
+            (20000, 2000, 100),
+            (7, 3, 3),
+        ] {
+            let p = Partition::new::<f32>(rows, d, t);
+            let per_shard = rows.div_ceil(p.n_shards);
+            let sizes: Vec<usize> = (0..p.n_shards).map(|s| shard_rows(&p, rows, s)).collect();
+            assert_eq!(sizes.iter().sum::<usize>(), rows, "{rows}×{d}×{t}: {p:?}");
+            assert_eq!(p.shard_blocks(p.n_shards - 1).end, p.n_blocks, "{rows}×{d}×{t}: {p:?}");
+            let largest = *sizes.iter().max().unwrap();
+            // Within 1/16 of the even share, or one 16-row group of it (blocks come in
+            // multiples of 16 rows).
+            let slack = (per_shard / 16).max(16);
+            assert!(largest <= per_shard + slack, "{rows}×{d}×{t}: shards {sizes:?} ({p:?})");
+            if (rows, d) == (256, 784) {
+                assert_eq!(sizes, [128, 128], "{p:?}");
+            }
+            let (cap_rows, cap_shards) = Partition::capacity::<f32>(rows, d, t);
+            assert!(
+                p.block_rows <= cap_rows && p.n_shards <= cap_shards,
+                "{rows}×{d}×{t}: {p:?}"
+            );
+            assert_eq!(p.block_rows % 16, 0);
+        }
     }
 }
