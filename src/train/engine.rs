@@ -54,12 +54,14 @@ pub(crate) struct Engine<'a, T> {
     /// Whether the last step prefetched this step's rows (its index list ran on past its
     /// batch).
     warm: bool,
-    /// Mini-batch row shards on the fused plan: each shard's prefetch sequence (its rows,
-    /// then the first rows at the same places of the next step), shard `s` from
-    /// `s_lo + s·ahead_cap` (see [`shard_lookahead`]).
+    /// Mini-batch row shards on the fused plan: each task's prefetch sequence (the rows of
+    /// its shards, then the first rows at the same places of the next step), task `k`
+    /// from `t_lo + k·ahead_cap` (see [`shard_lookahead`]).
     ahead_idx: Vec<u32>,
-    /// The most look-ahead rows a shard's sequence may carry.
+    /// The most look-ahead rows a task's sequence may carry.
     ahead_cap: usize,
+    /// Threads of the team that runs the steps (see [`Engine::set_threads`]).
+    threads: usize,
 }
 
 /// Class-split steps, for large models on mini-batches: each task owns a group of
@@ -169,6 +171,7 @@ impl<'a, T: Float> Engine<'a, T> {
             warm: false,
             ahead_idx,
             ahead_cap,
+            threads: usize::MAX,
         })
     }
 
@@ -178,6 +181,13 @@ impl<'a, T: Float> Engine<'a, T> {
             Some(sp) => sp.groups.len(),
             None => self.shards.len().max((self.plen + self.t).div_ceil(UPDATE_CHUNK)),
         }
+    }
+
+    /// Tells the engine how many threads its team has: a mini-batch step then runs one
+    /// task per thread, each over a fixed run of shards. (Only the tasks change, not the
+    /// shards or their order of reduction: the result is the same for any value.)
+    pub(crate) fn set_threads(&mut self, threads: usize) {
+        self.threads = threads.max(1);
     }
 
     /// The plan the kernels run.
@@ -249,75 +259,60 @@ impl<'a, T: Float> Engine<'a, T> {
         let ahead_max = shard_lookahead::<T>(d);
         let ahead_idx = Shared::new(&mut self.ahead_idx[..]);
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
-        run_with_extra(team, p.n_shards, extra, &|s| {
-            // SAFETY: task s is the only one touching shard s in this job.
-            let sh = unsafe { shards.get_mut(s) };
-            let (gw, gb) = sh.g.split_at_mut(plen);
-            gb.iter_mut().for_each(|v| *v = T::ZERO);
-            let mut loss = 0.0;
-            let blocks = p.shard_blocks(s);
-            let s_lo = (blocks.start * p.block_rows).min(m);
-            let shard_end = (blocks.end * p.block_rows).min(m);
-            // The shard's prefetch sequence: its rows, then the first `dist` rows at the
-            // same places of the next step (which the same shard reads then), so row `i`
+        // Mini-batch steps give each thread one run of consecutive shards, so a thread
+        // reads at each step the rows at the same places of the batch order, which it
+        // prefetched during the step before (dynamic claiming of single shards moved them
+        // between cores from step to step). Full batches keep one task per shard.
+        let n_tasks = if rows.is_some() {
+            p.n_shards.min(self.threads)
+        } else {
+            p.n_shards
+        };
+        run_with_extra(team, n_tasks, extra, &|task| {
+            let (s0, s1) = (task * p.n_shards / n_tasks, (task + 1) * p.n_shards / n_tasks);
+            let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
+            let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
+            // The task's prefetch sequence: its rows, then the first `dist` rows at the
+            // same places of the next step (which the same task reads then), so row `i`
             // of the sequence starts row `i + dist` on its way, across the step's end.
-            let dist = ahead_max.min(shard_end - s_lo);
+            let dist = ahead_max.min(t_hi - t_lo);
             let seq: &[u32] = match rows {
                 Some(r) if ahead_cap > 0 => {
-                    let next = &r[(m + s_lo).min(r.len())..(m + s_lo + dist).min(r.len())];
-                    let start = s_lo + s * ahead_cap;
-                    // SAFETY: shard s alone uses elements s_lo + s·cap .. shard_end + (s+1)·cap
-                    // (dist ≤ cap), disjoint from every other shard's; in bounds, since
-                    // m ≤ max_rows and s < shards.
-                    let buf = unsafe { ahead_idx.range_mut(start, start + (shard_end - s_lo) + next.len()) };
-                    let (own, tail) = buf.split_at_mut(shard_end - s_lo);
-                    own.copy_from_slice(&r[s_lo..shard_end]);
+                    let next = &r[(m + t_lo).min(r.len())..(m + t_lo + dist).min(r.len())];
+                    let start = t_lo + task * ahead_cap;
+                    // SAFETY: task k alone uses elements t_lo + k·cap .. t_hi + (k+1)·cap
+                    // (dist ≤ cap), disjoint from every other task's; in bounds, since
+                    // m ≤ max_rows and k < tasks ≤ shards.
+                    let buf = unsafe { ahead_idx.range_mut(start, start + (t_hi - t_lo) + next.len()) };
+                    let (own, tail) = buf.split_at_mut(t_hi - t_lo);
+                    own.copy_from_slice(&r[t_lo..t_hi]);
                     tail.copy_from_slice(next);
                     buf
                 }
                 _ => &[],
             };
             if !seq.is_empty() && cold {
-                // Start the shard's first rows on their way; the kernel then keeps its
+                // Start the task's first rows on their way; the kernel then keeps its
                 // look-ahead in flight.
-                kernels::prefetch_rows(x, &seq[..shard_end - s_lo], PREFETCH_BYTES);
+                kernels::prefetch_rows(x, &seq[..t_hi - t_lo], PREFETCH_BYTES);
             }
-            let first = blocks.start;
-            for blk in blocks {
-                let overwrite = blk == first;
-                let lo = blk * p.block_rows;
-                let hi = (lo + p.block_rows).min(m);
-                loss += match rows {
-                    None => kernels::block_step(
-                        &plan,
-                        x.slice_rows(lo, hi),
-                        None,
-                        wp,
-                        t,
-                        bp,
-                        &labels[lo..hi],
-                        scale,
-                        &mut sh.z,
-                        gw,
-                        gb,
-                        overwrite,
-                    ),
-                    Some(r) => {
-                        let k = hi - lo;
-                        let (xb, ahead) = if plan.fused {
-                            // The fused kernels read the batch's rows of X in place.
-                            (x, Some((&seq[lo - s_lo..(hi - s_lo + dist).min(seq.len())], k)))
-                        } else {
-                            for (j, &ri) in r[lo..hi].iter().enumerate() {
-                                sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
-                            }
-                            let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
-                            (xb, None)
-                        };
-                        kernels::block_step(
+            for s in s0..s1 {
+                // SAFETY: shard s belongs to this task alone in this job.
+                let sh = unsafe { shards.get_mut(s) };
+                let (gw, gb) = sh.g.split_at_mut(plen);
+                gb.iter_mut().for_each(|v| *v = T::ZERO);
+                let mut loss = 0.0;
+                let blocks = p.shard_blocks(s);
+                let first = blocks.start;
+                for blk in blocks {
+                    let overwrite = blk == first;
+                    let lo = blk * p.block_rows;
+                    let hi = (lo + p.block_rows).min(m);
+                    loss += match rows {
+                        None => kernels::block_step(
                             &plan,
-                            xb,
-                            ahead,
+                            x.slice_rows(lo, hi),
+                            None,
                             wp,
                             t,
                             bp,
@@ -327,11 +322,39 @@ impl<'a, T: Float> Engine<'a, T> {
                             gw,
                             gb,
                             overwrite,
-                        )
-                    }
-                };
+                        ),
+                        Some(r) => {
+                            let k = hi - lo;
+                            let (xb, ahead) = if plan.fused {
+                                // The fused kernels read the batch's rows of X in place.
+                                (x, Some((&seq[lo - t_lo..(hi - t_lo + dist).min(seq.len())], k)))
+                            } else {
+                                for (j, &ri) in r[lo..hi].iter().enumerate() {
+                                    sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
+                                }
+                                let xb =
+                                    MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
+                                (xb, None)
+                            };
+                            kernels::block_step(
+                                &plan,
+                                xb,
+                                ahead,
+                                wp,
+                                t,
+                                bp,
+                                &labels[lo..hi],
+                                scale,
+                                &mut sh.z,
+                                gw,
+                                gb,
+                                overwrite,
+                            )
+                        }
+                    };
+                }
+                sh.loss = loss;
             }
-            sh.loss = loss;
         });
         // Fixed order, whichever thread ran which shard.
         self.shards[..p.n_shards].iter().map(|s| s.loss).sum()
@@ -545,11 +568,11 @@ fn block_rows<'x, 'r, T: Float>(
 /// Bytes of X a row shard keeps in flight ahead of the row it computes.
 const SHARD_AHEAD_BYTES: usize = 100 << 10;
 
-/// How many rows of its prefetch sequence a mini-batch row shard of `d` features runs
-/// ahead (at most the shard's length, applied by the caller): about 100 KiB of X and at
-/// least 16 rows. The sequence continues into the next step's rows at the shard's places,
-/// so the prefetch stream never stops at a step's end and never requests rows another
-/// core will read. (60000×784×10, 2 threads: 32 rows ahead against the whole step ahead
+/// How many rows of its prefetch sequence a mini-batch task (a run of row shards) of `d`
+/// features runs ahead (at most the task's rows, applied by the caller): about 100 KiB of
+/// X and at least 16 rows. The sequence continues into the next step's rows at the task's
+/// places, so the prefetch stream never stops at a step's end and never requests rows
+/// another core will read. (60000×784×10, 2 threads: 32 rows ahead against the whole step ahead
 /// that this replaced, which kept two steps' rows in a 1 MiB L2, and against a fixed
 /// distance in the batch order, which near each shard's end prefetched the next shard's
 /// rows into the wrong core.)

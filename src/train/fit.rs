@@ -132,6 +132,7 @@ pub(crate) fn fit<T: Float>(
     };
 
     let helpers = helpers_for(engine.max_tasks());
+    engine.set_threads(helpers + 1);
     let outcome = with_team(helpers, |team| -> Result<()> {
         for epoch in 1..=cfg.epochs {
             let mut epoch_loss = 0.0;
