@@ -308,50 +308,33 @@ impl<'a, T: Float> Engine<'a, T> {
                     let overwrite = blk == first;
                     let lo = blk * p.block_rows;
                     let hi = (lo + p.block_rows).min(m);
-                    loss += match rows {
-                        None => kernels::block_step(
-                            &plan,
-                            x.slice_rows(lo, hi),
-                            None,
-                            wp,
-                            t,
-                            bp,
-                            &labels[lo..hi],
-                            scale,
-                            &mut sh.z,
-                            gw,
-                            gb,
-                            overwrite,
-                        ),
+                    let k = hi - lo;
+                    let (xb, ahead) = match rows {
+                        None => (x.slice_rows(lo, hi), None),
+                        // The fused kernels read the batch's rows of X in place.
+                        Some(_) if plan.fused => (x, Some((&seq[lo - t_lo..(hi - t_lo + dist).min(seq.len())], k))),
                         Some(r) => {
-                            let k = hi - lo;
-                            let (xb, ahead) = if plan.fused {
-                                // The fused kernels read the batch's rows of X in place.
-                                (x, Some((&seq[lo - t_lo..(hi - t_lo + dist).min(seq.len())], k)))
-                            } else {
-                                for (j, &ri) in r[lo..hi].iter().enumerate() {
-                                    sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
-                                }
-                                let xb =
-                                    MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
-                                (xb, None)
-                            };
-                            kernels::block_step(
-                                &plan,
-                                xb,
-                                ahead,
-                                wp,
-                                t,
-                                bp,
-                                &labels[lo..hi],
-                                scale,
-                                &mut sh.z,
-                                gw,
-                                gb,
-                                overwrite,
-                            )
+                            for (j, &ri) in r[lo..hi].iter().enumerate() {
+                                sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
+                            }
+                            let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
+                            (xb, None)
                         }
                     };
+                    loss += kernels::block_step(
+                        &plan,
+                        xb,
+                        ahead,
+                        wp,
+                        t,
+                        bp,
+                        &labels[lo..hi],
+                        scale,
+                        &mut sh.z,
+                        gw,
+                        gb,
+                        overwrite,
+                    );
                 }
                 sh.loss = loss;
             }
