@@ -46,7 +46,7 @@ pub(crate) struct Rows<T> {
 impl<T> Rows<T> {
     /// The block's first `block` rows; an index list longer than that names in its tail
     /// the rows that come next, and row `i` then prefetches row `i + (len − block)` of the
-    /// list (the fit engine passes each mini-batch shard's own rows followed by its rows
+    /// list (the fit engine passes each mini-batch task's own rows followed by its rows
     /// of the next step, so the look-ahead runs on across the step's end).
     #[inline(always)]
     fn new(base: *const T, stride: usize, idx: Option<&[u32]>, block: usize) -> Self {

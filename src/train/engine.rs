@@ -155,7 +155,8 @@ impl<'a, T: Float> Engine<'a, T> {
         } else {
             0
         };
-        // Shard s's sequence starts at s_lo + s·cap and holds at most its rows and cap more.
+        // Task k's sequence starts at t_lo + k·cap (k < shards) and holds at most its rows
+        // and cap more.
         let ahead_len = checked_size(n_shards, ahead_cap, "look-ahead list")?.saturating_add(max_rows);
         let ahead_idx = vec![0u32; if ahead_cap > 0 { ahead_len } else { 0 }];
         Ok(Engine {
@@ -390,6 +391,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let (wp, bp) = self.params[self.cur].split_at(plen);
         let sp = self.split.as_mut().expect("class-split engine");
         let bounds = &sp.bounds;
+        let dist = lookahead::<T>(m, d);
         let groups = Shared::new(&mut sp.groups);
         run_with_extra(team, bounds.len() - 1, extra, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
@@ -400,7 +402,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 let lo = blk * p.block_rows;
                 let hi = (lo + p.block_rows).min(m);
                 let k = hi - lo;
-                let (xb, idx) = block_rows(x, rows, lo, hi, lookahead::<T>(m, d));
+                let (xb, idx) = block_rows(x, rows, lo, hi, dist);
                 let z = &mut gb.z[lo * tg..hi * tg];
                 kernels::split_forward(&plan, xb, idx, &wp[k0 * dp..k1 * dp], tg, z);
                 kernels::softmax::split_stats(
