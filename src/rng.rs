@@ -7,18 +7,10 @@
 /// How many positions ahead of its swaps [`Rng::permutation_part_by`] draws and prefetches.
 pub const PERM_AHEAD: usize = 32;
 
-/// Asks for the cache line holding `v` (a hint; nothing on other targets).
+/// Asks for the cache line holding `v`, into L1 (a hint; nothing on other targets).
 #[inline(always)]
 fn prefetch<E>(v: &E) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: a prefetch never faults and changes nothing the program can observe; the
-    // address is that of a live reference.
-    unsafe {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        _mm_prefetch::<_MM_HINT_T0>((v as *const E).cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = v;
+    crate::kernels::prefetch_row::<E, true>(std::slice::from_ref(v));
 }
 
 /// xoshiro256++ pseudo-random generator.
