@@ -385,10 +385,18 @@ pub fn shuffled_read_ms<T: Float>(x: MatRef<'_, T>) -> f64 {
                     if let Some(&ahead) = order.get(k + 32) {
                         crate::kernels::prefetch_row::<T, false>(x.row(ahead as usize));
                     }
-                    for c in x.row(r as usize).chunks(16) {
+                    // Whole 16-element chunks, then the tail: a loop the compiler turns
+                    // into vector adds (with `chunks(16)` it did not, and the pass measured
+                    // 9.3 ms instead of 7.3 at 500000×64 on two threads).
+                    let row = x.row(r as usize);
+                    let mut chunks = row.chunks_exact(16);
+                    for c in &mut chunks {
                         for (a, &v) in acc.iter_mut().zip(c) {
                             *a += v;
                         }
+                    }
+                    for (a, &v) in acc.iter_mut().zip(chunks.remainder()) {
+                        *a += v;
                     }
                 }
                 acc.iter().map(|v| v.to_f64()).sum::<f64>()
