@@ -564,6 +564,26 @@ mod tests {
                 let exact = run(&rows[..m]);
                 let longer = run(&rows[..m + ahead]);
                 assert!(exact == longer, "{kernel:?} d={d} t={t}");
+                // The same rows copied out in order (no index list: the kernels' in-order
+                // instances, whose prefetching differs) give the same bits too.
+                let gathered: Vec<f32> = rows[..m].iter().flat_map(|&r| x.row(r as usize).to_vec()).collect();
+                let xg = MatRef::new(&gathered, m, d, d).unwrap();
+                let (mut z, mut gw, mut gb) = (vec![0.0f32; m * t], vec![0.0f32; t * dp], vec![0.0f32; t]);
+                let loss = block_step(
+                    &plan,
+                    xg,
+                    None,
+                    &params,
+                    t,
+                    &bias,
+                    &labels,
+                    1.0 / m as f32,
+                    &mut z,
+                    &mut gw,
+                    &mut gb,
+                    true,
+                );
+                assert!(exact == (loss.to_bits(), gw, gb), "in order: {kernel:?} d={d} t={t}");
                 // And the block really is the first m rows: another block differs.
                 assert!(exact != run(&rows[1..m + 1]), "{kernel:?} d={d} t={t}");
             }
