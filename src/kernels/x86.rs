@@ -143,6 +143,21 @@ unsafe fn prefetch_l1(p: *const i8) {
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
 }
 
+/// Requests the line at element `off` of a row far ahead into L2 (`far`, from
+/// [`Rows::prefetch_target`]) and, with `ask_near`, of the row a tile ahead into L1
+/// (`near`, from [`Rows::near_target`]; see [`prefetch_l1`]). The addresses are formed
+/// with wrapping arithmetic, so they may run past X: a prefetch never faults.
+#[inline(always)]
+unsafe fn request_line<T>(far: *const T, near: *const T, ask_near: bool, off: usize) {
+    // SAFETY: prefetches never fault and change nothing the program can observe.
+    unsafe {
+        _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(off) as *const i8);
+        if ask_near {
+            prefetch_l1(near.wrapping_add(off) as *const i8);
+        }
+    }
+}
+
 /// Calls `$f::<gen.., C>(args)` with the runtime class count `c` as a const generic.
 macro_rules! by_classes {
     ($c:expr, $f:ident, $($gen:expr),* ; $($arg:expr),*) => {
@@ -214,10 +229,7 @@ macro_rules! isa_kernels {
                             // prefetch never faults; wrapping_add keeps the address computation
                             // defined past the end of X.
                             if j % (64 / core::mem::size_of::<$ty>()) == 0 {
-                                _mm_prefetch::<_MM_HINT_T1>(pfp[r].wrapping_add(j) as *const i8);
-                                if ask_near {
-                                    prefetch_l1(near[r].wrapping_add(j) as *const i8);
-                                }
+                                request_line(pfp[r], near[r], ask_near, j);
                             }
                         }
                         for k in 0..C {
@@ -347,10 +359,7 @@ macro_rules! isa_kernels {
                         for j in 0..d {
                             if j % line == 0 {
                                 for r in 0..L {
-                                    _mm_prefetch::<_MM_HINT_T1>(pf[r].wrapping_add(j) as *const i8);
-                                    if ask_near {
-                                        prefetch_l1(near[r].wrapping_add(j) as *const i8);
-                                    }
+                                    request_line(pf[r], near[r], ask_near, j);
                                 }
                             }
                             let wj = w[j];
@@ -822,8 +831,7 @@ unsafe fn pairs_f32_by<const SPREAD: bool>(
                 if SPREAD {
                     for (p, &wp) in w.iter().enumerate().take(np) {
                         let r = p % 8;
-                        _mm_prefetch::<_MM_HINT_T1>(pf[r].wrapping_add(2 * (p - r)) as *const i8);
-                        prefetch_l1(near[r].wrapping_add(2 * (p - r)) as *const i8);
+                        request_line(pf[r], near[r], true, 2 * (p - r));
                         for r in 0..8 {
                             a[r] = _mm512_fmadd_ps(pair(xr[r].add(2 * p)), wp, a[r]);
                         }
