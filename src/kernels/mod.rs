@@ -523,8 +523,9 @@ mod tests {
     fn look_ahead_rows_are_prefetched_not_read() {
         // A block named by an index list that runs on past it (as the fit loop passes the
         // next step's rows) gives the same bits as the exact list, on every fused kernel
-        // this CPU has, for the pair, broadcast and tiled forward shapes.
-        for (d, t) in [(64, 8), (20, 5), (300, 12)] {
+        // this CPU has, for the four-feature (spread and not, one and two class groups,
+        // a partial last quad), broadcast and tiled forward shapes.
+        for (d, t) in [(64, 8), (20, 5), (32, 4), (18, 3), (300, 12)] {
             let n = 700;
             let x: Vec<f32> = (0..n * d).map(|v| ((v * 37 % 101) as f32 - 50.0) / 40.0).collect();
             let x = MatRef::new(&x, n, d, d).unwrap();
