@@ -83,8 +83,10 @@ impl<T> Rows<T> {
         }
     }
 
-    /// Whether the kernels also request each row a tile ahead into L1 ([`prefetch_l1`]):
-    /// rows named by an index list (scattered in X) of at most [`NEAR_MAX_ROW_BYTES`].
+    /// Whether the rows are short and scattered: named by an index list, at most
+    /// [`NEAR_MAX_ROW_BYTES`] long. The forward kernels then request each row a tile ahead
+    /// into L1 ([`prefetch_l1`]) and leave the far requests to the backward pass
+    /// ([`request_line`]).
     #[inline(always)]
     fn near(&self, d: usize) -> bool {
         !self.idx.is_null() && d * core::mem::size_of::<T>() <= NEAR_MAX_ROW_BYTES
@@ -131,31 +133,40 @@ const NEAR_MAX_ROW_BYTES: usize = 1024;
 
 /// Asks for the line at `p` into L1 (a hint: it never faults).
 ///
-/// Short scattered rows (mini-batches) get two requests: one far ahead into L2
-/// ([`Rows::prefetch_target`]), and this one, a tile ahead, into L1. With the far request
-/// alone, a 500000×64×8 batch-256 epoch spent about twice as long in its forward pass with
-/// the rows in a random order as in order, as if many far requests never reached L2 in
-/// time; the near request took 9–14% off that epoch on one and two threads (batch 256
-/// and 1024). On 784-feature rows it cost 2% (a tile ahead is then 12 KB of L1), so long
-/// rows keep the far request alone; rows in order need no second request (the hardware
-/// prefetchers stream them).
+/// Short scattered rows (mini-batches) get two requests: one far ahead into L2, made by
+/// the backward pass of the block before (`backward`, for the rows of the list's
+/// look-ahead), and this one, a tile ahead, into L1, made by the forward pass. With the
+/// far request alone, a 500000×64×8 batch-256 epoch spent about twice as long in its
+/// forward pass with the rows in a random order as in order, as if many far requests never
+/// reached L2 in time; the near request took 9–14% off that epoch on one and two threads
+/// (batch 256 and 1024). On 784-feature rows it cost 2% (a tile ahead is then 12 KB of
+/// L1), so long rows keep the far request alone, in the forward pass; rows in order need
+/// no second request (the hardware prefetchers stream them).
 #[inline(always)]
 unsafe fn prefetch_l1(p: *const i8) {
     // SAFETY: a prefetch never faults and changes nothing the program can observe.
     unsafe { _mm_prefetch::<_MM_HINT_T0>(p) }
 }
 
-/// Requests the line at element `off` of a row far ahead into L2 (`far`, from
-/// [`Rows::prefetch_target`]) and, with `ask_near`, of the row a tile ahead into L1
-/// (`near`, from [`Rows::near_target`]; see [`prefetch_l1`]). The addresses are formed
-/// with wrapping arithmetic, so they may run past X: a prefetch never faults.
+/// The forward kernels' request for the line at element `off` of a row: for short
+/// scattered rows (`near`, see [`Rows::near`]), into L1 from the row a tile ahead (`near`,
+/// from [`Rows::near_target`]; see [`prefetch_l1`]); otherwise into L2 from the row far
+/// ahead (`far`, from [`Rows::prefetch_target`]). The addresses are formed with wrapping
+/// arithmetic, so they may run past X: a prefetch never faults.
+///
+/// Short scattered rows get their far requests from the backward pass instead, spread over
+/// its column tiles: issued in the forward pass, where every row is a first read, they
+/// left that pass waiting on memory (500000×64×8, batch 256, the forward pass's share of
+/// an epoch 14.0 → 9.0 ms of CPU time against 8.2 with the rows in order; the epoch
+/// 0.90× on one thread, 0.95× on two, interleaved).
 #[inline(always)]
 unsafe fn request_line<T>(far: *const T, near: *const T, ask_near: bool, off: usize) {
     // SAFETY: prefetches never fault and change nothing the program can observe.
     unsafe {
-        _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(off) as *const i8);
         if ask_near {
             prefetch_l1(near.wrapping_add(off) as *const i8);
+        } else {
+            _mm_prefetch::<_MM_HINT_T1>(far.wrapping_add(off) as *const i8);
         }
     }
 }
@@ -273,10 +284,14 @@ macro_rules! isa_kernels {
             }
 
             /// Backward tile: `C` classes × `Q` vectors of features, over `rows` rows.
-            /// `masked` loads X's last vector with a mask of `rem` lanes.
+            /// `masked` loads X's last vector with a mask of `rem` lanes. With `FAR`, each row
+            /// `i` also requests lines `lines` (of 64 bytes) of `far`'s row far ahead of `i`
+            /// into L2 (see [`request_line`]).
             #[target_feature(enable = $features)]
-            unsafe fn bwd<const Q: usize, const C: usize>(
+            unsafe fn bwd<const Q: usize, const FAR: bool, const C: usize>(
                 x: Rows<$ty>,
+                far: Rows<$ty>,
+                lines: core::ops::Range<usize>,
                 j0: usize,
                 rows: usize,
                 delta: *const $ty,
@@ -299,7 +314,14 @@ macro_rules! isa_kernels {
                         }
                     }
                     let m = $mask(rem);
+                    let line = 64 / core::mem::size_of::<$ty>();
                     for i in 0..rows {
+                        if FAR {
+                            let pf = far.prefetch_target(i, 1);
+                            for l in lines.clone() {
+                                _mm_prefetch::<_MM_HINT_T1>(pf.wrapping_add(l * line) as *const i8);
+                            }
+                        }
                         let xr = x.row(i).add(j0);
                         let mut xv = [$setzero(); Q];
                         for q in 0..Q {
@@ -442,15 +464,38 @@ macro_rules! isa_kernels {
             /// As [`forward`], with `gt.len() ≥ t·dp` and `delta.len() ≥ rows·t`.
             #[target_feature(enable = $features)]
             pub(crate) unsafe fn backward(x: *const $ty, xs: usize, idx: Option<&[u32]>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize, overwrite: bool) {
-                // The block's rows were read by the forward pass and are in cache: no
-                // look-ahead into the next step here.
+                // The block's rows were read by the forward pass and are in cache. Short
+                // scattered rows request the look-ahead's rows here, far ahead into L2 (see
+                // `request_line`); the forward pass requested them into L1.
                 let xrows = Rows::new(x, xs, idx.map(|i| &i[..rows]), rows);
+                let far = Rows::new(x, xs, idx, rows);
+                // SAFETY: the caller's contract, forwarded.
+                unsafe {
+                    if far.near(d) {
+                        backward_by::<true>(xrows, far, rows, d, delta, t, gt, dp, overwrite);
+                    } else {
+                        backward_by::<false>(xrows, far, rows, d, delta, t, gt, dp, overwrite);
+                    }
+                }
+            }
+
+            /// [`backward`] on `xrows`; with `FAR`, the first class tile's column tiles
+            /// share the far requests of `far`'s look-ahead rows, line by line.
+            ///
+            /// # Safety
+            /// As [`backward`].
+            #[target_feature(enable = $features)]
+            unsafe fn backward_by<const FAR: bool>(xrows: Rows<$ty>, far: Rows<$ty>, rows: usize, d: usize, delta: &[$ty], t: usize, gt: &mut [$ty], dp: usize, overwrite: bool) {
                 let cmax = TILES.bwd_classes;
                 let chunks = t.div_ceil(cmax);
                 let cw = t.div_ceil(chunks.max(1));
                 let (dpt, gp) = (delta.as_ptr(), gt.as_mut_ptr());
                 let wide = $Q * L;
                 let full = d - d % wide;
+                // Column tiles per class tile, and the row's 64-byte lines to request.
+                let tiles = full / wide + (d - full).div_ceil(L);
+                let lines = (d * core::mem::size_of::<$ty>()).div_ceil(64);
+                let share = |k0: usize, tile: usize| if k0 == 0 { tile * lines / tiles..(tile + 1) * lines / tiles } else { 0..0 };
                 let mut k0 = 0;
                 // SAFETY: every tile stays inside the ranges the caller guarantees; the tail
                 // vectors past `d` are loaded with masks and land in Gᵀ's zero padding.
@@ -458,14 +503,17 @@ macro_rules! isa_kernels {
                     while k0 < t {
                         let c = cw.min(t - k0);
                         let mut j = 0;
+                        let mut tile = 0;
                         while j < full {
-                            by_classes!(c, bwd, $Q; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L, overwrite);
+                            by_classes!(c, bwd, $Q, FAR; xrows, far, share(k0, tile), j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, L, overwrite);
                             j += wide;
+                            tile += 1;
                         }
                         while j < d {
                             let rem = (d - j).min(L);
-                            by_classes!(c, bwd, 1; xrows, j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem, overwrite);
+                            by_classes!(c, bwd, 1, FAR; xrows, far, share(k0, tile), j, rows, dpt.add(k0 * rows), rows, gp.add(k0 * dp + j), dp, rem, overwrite);
                             j += L;
+                            tile += 1;
                         }
                         k0 += c;
                     }
@@ -797,10 +845,10 @@ unsafe fn pair_sums(a: __m512, b: __m512) -> __m512 {
 /// classes (1 for `t ≤ 4`, 2 for `t ≤ 8`). A tile of 16 rows sums each class's four
 /// lanes with two rounds of in-block shuffles and a 4×4 transpose of lane blocks into Zᵀ.
 ///
-/// With `SPREAD`, each quad of a half-tile issues two of the half's far and near line
-/// requests (request `s` is line `s / 8` of row `s % 8`), so they trickle out instead of
-/// leaving in bursts of eight (500000×64×8 at batch 256, measured on the two-feature form
-/// this replaced: −4% to −7% on two threads).
+/// With `SPREAD`, each quad of a half-tile issues two of the half's near line requests
+/// (request `s` is line `s / 8` of row `s % 8`), so they trickle out instead of leaving in
+/// bursts of eight (500000×64×8 at batch 256, measured on the two-feature form this
+/// replaced, with the far requests then beside them: −4% to −7% on two threads).
 ///
 /// # Safety
 /// As [`quads_f32`]; `t ≤ 4·G`, `d ≤ BCAST_MAX_D`; with `SPREAD`, the rows are indexed
@@ -863,7 +911,7 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
                     if SPREAD {
                         // Two of the half's 8·d/16 lines per quad.
                         for s in [2 * q, 2 * q + 1] {
-                            request_line(pf[s % 8], near[s % 8], true, 16 * (s / 8));
+                            prefetch_l1(near[s % 8].wrapping_add(16 * (s / 8)) as *const i8);
                         }
                     } else if q % 4 == 0 {
                         for r in 0..8 {

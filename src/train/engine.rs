@@ -454,6 +454,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let p = Partition::new::<T>(m, d, t);
         let scale = T::ONE / T::from_usize(m);
         let plan = self.plan;
+        let dist = lookahead::<T>(m, d);
         let [p0, p1] = &mut self.params;
         let (cur, next) = if self.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
         let next = Shared::new(&mut next[..]);
@@ -477,7 +478,9 @@ impl<'a, T: Float> Engine<'a, T> {
                 let lo = blk * p.block_rows;
                 let hi = (lo + p.block_rows).min(m);
                 let k = hi - lo;
-                let (xb, idx) = block_rows(x, rows, lo, hi, 0);
+                // The look-ahead runs on here too: the backward kernel requests short
+                // scattered rows far ahead (see `kernels::x86`).
+                let (xb, idx) = block_rows(x, rows, lo, hi, dist);
                 let z = &mut gb.z[lo * tg..hi * tg];
                 kernels::softmax::split_delta(z, k, k0, tg, &yb[lo..hi], &gb.f[lo..hi], scale, gbias);
                 kernels::split_backward(&plan, xb, idx, z, tg, gw, blk == 0);
