@@ -358,14 +358,17 @@ macro_rules! isa_kernels {
                 // prefetch never faults (its address is formed with wrapping arithmetic).
                 unsafe {
                     // W (d × L): row j holds feature j's weights of every class, zero past t.
-                    let mut w = [$setzero(); BCAST_MAX_D];
+                    // Only rows j < d are written and read (the buffer is not zeroed: 8 or
+                    // 16 KiB per call).
+                    let mut w = [const { core::mem::MaybeUninit::<$vec>::uninit() }; BCAST_MAX_D];
                     for (j, wj) in w.iter_mut().enumerate().take(d) {
                         let mut lane = [0.0 as $ty; L];
                         for (k, v) in lane.iter_mut().enumerate().take(t) {
                             *v = *wt.get_unchecked(k * dp + j);
                         }
-                        *wj = $load(lane.as_ptr());
+                        wj.write($load(lane.as_ptr()));
                     }
+                    let w = |j: usize| w[j].assume_init();
                     let zp = z.as_mut_ptr();
                     let line = 64 / core::mem::size_of::<$ty>();
                     let mut i = 0;
@@ -386,7 +389,7 @@ macro_rules! isa_kernels {
                                     request_line(pf[r], near[r], ask_near, j);
                                 }
                             }
-                            let wj = w[j];
+                            let wj = w(j);
                             for r in 0..L {
                                 acc[r] = $fmadd($set1(*xr[r].add(j)), wj, acc[r]);
                             }
@@ -401,7 +404,7 @@ macro_rules! isa_kernels {
                         let xr = xrows.row(i);
                         let mut acc = $setzero();
                         for j in 0..d {
-                            acc = $fmadd($set1(*xr.add(j)), w[j], acc);
+                            acc = $fmadd($set1(*xr.add(j)), w(j), acc);
                         }
                         let mut out = [0.0 as $ty; L];
                         $store(out.as_mut_ptr(), acc);
@@ -871,23 +874,28 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
     unsafe {
         let nq = d / 4;
         let rem = d % 4;
-        let mut w = [_mm512_setzero_ps(); BCAST_MAX_D / 4 * 2];
+        let tail: __mmask8 = (1u8 << rem) - 1;
+        // w[G·q + g] for every quad q < ⌈d/4⌉ (the last one partial when rem > 0) and group
+        // g: class 4g + c's features 4q.. in lane block c (zero past d and past t). Only
+        // these entries are written and read (the buffer is not zeroed: 8 KiB per call).
+        let mut w = [const { core::mem::MaybeUninit::<__m512>::uninit() }; BCAST_MAX_D / 4 * 2];
         for q in 0..d.div_ceil(4) {
-            for g in 0..G {
-                let mut lane = [0.0f32; 16];
-                for c in 0..4 {
-                    let k = 4 * g + c;
-                    for e in 0..4 {
-                        let j = 4 * q + e;
-                        if k < t && j < d {
-                            lane[4 * c + e] = *wt.get_unchecked(k * dp + j);
-                        }
-                    }
+            let m: __mmask8 = if q < nq { 0xF } else { tail };
+            let block = |k: usize| {
+                if k < t {
+                    _mm_maskz_loadu_ps(m, wt.as_ptr().add(k * dp + 4 * q))
+                } else {
+                    _mm_setzero_ps()
                 }
-                w[G * q + g] = _mm512_loadu_ps(lane.as_ptr());
+            };
+            for g in 0..G {
+                let v = _mm512_castps128_ps512(block(4 * g));
+                let v = _mm512_insertf32x4::<1>(v, block(4 * g + 1));
+                let v = _mm512_insertf32x4::<2>(v, block(4 * g + 2));
+                w[G * q + g].write(_mm512_insertf32x4::<3>(v, block(4 * g + 3)));
             }
         }
-        let tail: __mmask8 = (1u8 << rem) - 1;
+        let w = |i: usize| w[i].assume_init();
         let quad = |x: *const f32| _mm512_broadcast_f32x4(_mm_loadu_ps(x));
         let last = |x: *const f32| _mm512_broadcast_f32x4(_mm_maskz_loadu_ps(tail, x));
         let zp = z.as_mut_ptr();
@@ -921,7 +929,7 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
                     for r in 0..8 {
                         let xb = quad(xr[r].add(4 * q));
                         for g in 0..G {
-                            a[r][g] = _mm512_fmadd_ps(xb, w[G * q + g], a[r][g]);
+                            a[r][g] = _mm512_fmadd_ps(xb, w(G * q + g), a[r][g]);
                         }
                     }
                 }
@@ -929,7 +937,7 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
                     for r in 0..8 {
                         let xb = last(xr[r].add(4 * nq));
                         for g in 0..G {
-                            a[r][g] = _mm512_fmadd_ps(xb, w[G * nq + g], a[r][g]);
+                            a[r][g] = _mm512_fmadd_ps(xb, w(G * nq + g), a[r][g]);
                         }
                     }
                 }
@@ -967,13 +975,13 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
             for q in 0..nq {
                 let xb = quad(xr.add(4 * q));
                 for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(xb, w[G * q + g], acc[g]);
+                    acc[g] = _mm512_fmadd_ps(xb, w(G * q + g), acc[g]);
                 }
             }
             if rem != 0 {
                 let xb = last(xr.add(4 * nq));
                 for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(xb, w[G * nq + g], acc[g]);
+                    acc[g] = _mm512_fmadd_ps(xb, w(G * nq + g), acc[g]);
                 }
             }
             for (g, &v) in acc.iter().enumerate() {
