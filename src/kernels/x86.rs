@@ -928,16 +928,16 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
                     }
                     for r in 0..8 {
                         let xb = quad(xr[r].add(4 * q));
-                        for g in 0..G {
-                            a[r][g] = _mm512_fmadd_ps(xb, w(G * q + g), a[r][g]);
+                        for (g, ag) in a[r].iter_mut().enumerate() {
+                            *ag = _mm512_fmadd_ps(xb, w(G * q + g), *ag);
                         }
                     }
                 }
                 if rem != 0 {
                     for r in 0..8 {
                         let xb = last(xr[r].add(4 * nq));
-                        for g in 0..G {
-                            a[r][g] = _mm512_fmadd_ps(xb, w(G * nq + g), a[r][g]);
+                        for (g, ag) in a[r].iter_mut().enumerate() {
+                            *ag = _mm512_fmadd_ps(xb, w(G * nq + g), *ag);
                         }
                     }
                 }
@@ -974,14 +974,14 @@ unsafe fn quads_f32_by<const SPREAD: bool, const G: usize>(
             let mut acc = [_mm512_setzero_ps(); G];
             for q in 0..nq {
                 let xb = quad(xr.add(4 * q));
-                for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(xb, w(G * q + g), acc[g]);
+                for (g, ag) in acc.iter_mut().enumerate() {
+                    *ag = _mm512_fmadd_ps(xb, w(G * q + g), *ag);
                 }
             }
             if rem != 0 {
                 let xb = last(xr.add(4 * nq));
-                for g in 0..G {
-                    acc[g] = _mm512_fmadd_ps(xb, w(G * nq + g), acc[g]);
+                for (g, ag) in acc.iter_mut().enumerate() {
+                    *ag = _mm512_fmadd_ps(xb, w(G * nq + g), *ag);
                 }
             }
             for (g, &v) in acc.iter().enumerate() {
