@@ -148,6 +148,9 @@ pub(crate) fn fit<T: Float>(
                     step_rows.extend(perm[lo..(hi + batch).min(n)].iter().map(|e| e[0]));
                     step_labels.clear();
                     step_labels.extend(perm[lo..hi].iter().map(|e| e[1]));
+                    // The order's entries the next step copies beyond these: on their way
+                    // into L2 now, so that copy does not wait on memory.
+                    crate::kernels::prefetch_row::<_, false>(&perm[(hi + batch).min(n)..(hi + 2 * batch).min(n)]);
                     (Some((&step_rows[..], &step_labels[..])), hi - lo)
                 } else {
                     (None, n)
