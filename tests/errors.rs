@@ -191,3 +191,36 @@ fn an_oversized_learning_rate_on_overlapping_classes_is_divergence_too() {
         .epochs(100);
     assert!(ok.fit(&x, &y).is_ok());
 }
+
+#[test]
+fn divergence_on_a_model_updated_in_its_own_job_keeps_the_last_good_parameters() {
+    // 300 features × 10 classes: more parameters than one update task, so the engine
+    // updates in a second team job (smaller models update inside the step's job; the
+    // tests above cover those).
+    // Each of 50 random points appears once with every label: the classes overlap
+    // completely, so an oversized rate makes the loss explode rather than fit.
+    let (n, d, t) = (500, 300, 10);
+    let mut rng = multilogit::rng::Rng::new(5);
+    let points: Vec<f64> = (0..(n / t) * d).map(|_| rng.normal()).collect();
+    let x: Vec<f64> = (0..n)
+        .flat_map(|i| points[(i / t) * d..(i / t + 1) * d].to_vec())
+        .collect();
+    let y: Vec<u32> = (0..n).map(|i| (i % t) as u32).collect();
+    let x = Matrix::from_vec(n, d, x).unwrap();
+    for batch in [None, Some(64)] {
+        let mut m = LogisticClassifierMultinomial::<f64>::new()
+            .learning_rate(1e4)
+            .epochs(100)
+            .batch_size(batch);
+        match m.fit(&x, &y) {
+            Err(Error::Diverged { what, .. }) => assert!(what.contains("loss"), "{what}"),
+            other => panic!("batch {batch:?}: {other:?}"),
+        }
+        let limit = multilogit::train::fit::DIVERGENCE_FACTOR * (t as f64).ln();
+        assert!(m.loss(&x, &y).unwrap().is_finite(), "batch {batch:?}");
+        if batch.is_none() {
+            // Full batch: the kept parameters are the last ones whose loss was checked.
+            assert!(m.loss(&x, &y).unwrap() <= limit);
+        }
+    }
+}
