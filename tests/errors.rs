@@ -193,10 +193,9 @@ fn an_oversized_learning_rate_on_overlapping_classes_is_divergence_too() {
 }
 
 #[test]
-fn divergence_on_a_model_updated_in_its_own_job_keeps_the_last_good_parameters() {
-    // 300 features × 10 classes: more parameters than one update task, so the engine
-    // updates in a second team job (smaller models update inside the step's job; the
-    // tests above cover those).
+fn divergence_on_a_model_updated_in_several_tasks_keeps_the_last_good_parameters() {
+    // 300 features × 10 classes: more parameters than one update task (2048), so the
+    // update runs as several tasks, and the rejected step's parameters must stay intact.
     // Each of 50 random points appears once with every label: the classes overlap
     // completely, so an oversized rate makes the loss explode rather than fit.
     let (n, d, t) = (500, 300, 10);

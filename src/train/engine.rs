@@ -4,12 +4,11 @@
 //! A step is (1) the loss and partial gradients of the current parameters, one task per
 //! shard of the batch ([`Partition`]), then (2) the update, one task per chunk of the
 //! parameter vector: `next = cur − lr·(G₀ + G₁ + …)`, the shard gradients summed in shard
-//! order. (A parameter vector of one chunk is updated inside the job of (1), by its last
-//! task: see [`Engine::step`].) Both phases are a pure function of the shape, so the result is bit-identical for
+//! order. Both phases are a pure function of the shape, so the result is bit-identical for
 //! any number of threads. The update writes the other buffer, so the parameters before
 //! the step stay available when the step diverges.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::error::{Result, checked_size};
 use crate::float::Float;
@@ -197,6 +196,22 @@ impl<'a, T: Float> Engine<'a, T> {
         &self.plan
     }
 
+    /// Phase 1: the loss sum of the current parameters over the step's rows, and what the
+    /// update needs (the shards' gradients of the mean loss, or the groups' softmax
+    /// statistics).
+    ///
+    /// `extra`, when given, runs once as one more task of this phase, claimed last: work
+    /// of the fit loop (building the next epoch's permutation) that the thread finishing
+    /// its shard first takes while the other still computes. (In the update phase, which
+    /// is short, the other thread would only wait for it.)
+    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
+        if self.split.is_some() {
+            self.split_loss(team, batch, extra)
+        } else {
+            self.shard_loss_grad(team, batch, extra)
+        }
+    }
+
     /// The step's row indices (`None`: all rows of X, in order) and their labels.
     fn rows_and_labels<'b>(&self, batch: Batch<'b>) -> (Option<&'b [u32]>, &'b [u32])
     where
@@ -211,66 +226,23 @@ impl<'a, T: Float> Engine<'a, T> {
         }
     }
 
-    /// One step: phase 1, the loss sum of the current parameters over the step's rows and
-    /// what the update needs (the shards' gradients of the mean loss, or the groups'
-    /// softmax statistics); then, when `accept(loss sum)` holds, phase 2, the update
-    /// `next = cur − lr·∇`, made current when every updated parameter is finite (the
-    /// parameters before the step stay available: [`Engine::write`]).
-    ///
-    /// Row-sharded engines whose parameters fit one update task run both phases in one
-    /// team job ([`Engine::shard_step`]); larger ones update in a second job, one task per
-    /// [`UPDATE_CHUNK`] parameters.
-    ///
-    /// `extra`, when given, runs once as one more task of phase 1, claimed last: work of
-    /// the fit loop (building the next epoch's permutation) that the thread finishing its
-    /// shard first takes while the other still computes.
-    pub(crate) fn step(
-        &mut self,
-        team: &Team,
-        batch: Batch<'_>,
-        extra: Option<&(dyn Fn() + Sync)>,
-        lr: T,
-        accept: &(dyn Fn(f64) -> bool + Sync),
-    ) -> Step {
-        if self.split.is_some() {
-            let loss = self.split_loss(team, batch, extra);
-            if !accept(loss) {
-                return Step::Rejected(loss);
-            }
-            let finite = self.split_update(team, batch, lr);
-            if finite {
-                self.cur ^= 1;
-            }
-            Step::Updated { loss, finite }
-        } else if self.plen + self.t <= UPDATE_CHUNK {
-            self.shard_step(team, batch, extra, Some((lr, accept)))
+    /// Phase 2 after [`Engine::loss_grad`] on the same `batch`: `next = cur − lr·∇`. Makes
+    /// `next` current and returns `true`, or returns `false` (and keeps the current
+    /// parameters) when an updated parameter is not finite.
+    pub(crate) fn update(&mut self, team: &Team, batch: Batch<'_>, lr: T) -> bool {
+        let finite = if self.split.is_some() {
+            self.split_update(team, batch, lr)
         } else {
-            let (Step::Rejected(loss) | Step::Updated { loss, .. }) = self.shard_step(team, batch, extra, None);
-            if !accept(loss) {
-                return Step::Rejected(loss);
-            }
             let m = self.rows_and_labels(batch).1.len();
-            let finite = self.shard_update(team, m, lr);
-            if finite {
-                self.cur ^= 1;
-            }
-            Step::Updated { loss, finite }
+            self.shard_update(team, m, lr)
+        };
+        if finite {
+            self.cur ^= 1;
         }
+        finite
     }
 
-    /// The row-sharded phase 1, one task per run of shards, and, with `update`, phase 2 by
-    /// the task that finishes last (every shard's gradient is ready then; the thread that
-    /// finishes first takes `extra`): one team job per step instead of two. The loss sum
-    /// and the update are the arithmetic of the two-job form, in the same order (same
-    /// bits). Without `update` it returns [`Step::Rejected`] with the loss sum.
-    /// (500000×64×8, batch 256, two threads, interleaved: 0.986× against two jobs.)
-    fn shard_step(
-        &mut self,
-        team: &Team,
-        batch: Batch<'_>,
-        extra: Option<&(dyn Fn() + Sync)>,
-        update: Option<(T, &(dyn Fn(f64) -> bool + Sync))>,
-    ) -> Step {
+    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let (rows, labels) = self.rows_and_labels(batch);
@@ -278,11 +250,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let p = Partition::new::<T>(m, d, t);
         let scale = T::ONE / T::from_usize(m);
         let plan = self.plan;
-        let len = plen + t;
-        let [p0, p1] = &mut self.params;
-        let (cur, next) = if self.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
-        let (wp, bp) = cur.split_at(plen);
-        let next = Shared::new(&mut next[..]);
+        let (wp, bp) = self.params[self.cur].split_at(plen);
         assert!(p.n_shards <= self.shards.len(), "engine sized for fewer rows");
         // Each shard's rows were requested by the step before, unless its list ended with
         // its batch (the first step of an epoch).
@@ -301,12 +269,6 @@ impl<'a, T: Float> Engine<'a, T> {
         } else {
             p.n_shards
         };
-        // The last task to finish sums the losses and updates (see `shard_step`).
-        let finished = AtomicUsize::new(0);
-        let loss_sum = AtomicU64::new(0);
-        // 0: not updated (no update asked, or the loss was not accepted); 1: updated, all
-        // finite; 2: updated, some parameter not finite.
-        let updated = AtomicU8::new(0);
         run_with_extra(team, n_tasks, extra, &|task| {
             let (s0, s1) = (task * p.n_shards / n_tasks, (task + 1) * p.n_shards / n_tasks);
             let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
@@ -377,39 +339,13 @@ impl<'a, T: Float> Engine<'a, T> {
                 }
                 sh.loss = loss;
             }
-            if finished.fetch_add(1, Ordering::AcqRel) + 1 == n_tasks {
-                // SAFETY: every task has finished with its shards (the counter, whose
-                // acquire also makes their writes visible), so nothing else refers to them.
-                let all = unsafe { shards.range_mut(0, p.n_shards) };
-                // Fixed order, whichever thread ran which shard.
-                let loss: f64 = all.iter().map(|s| s.loss).sum();
-                loss_sum.store(loss.to_bits(), Ordering::Relaxed);
-                if let Some((lr, accept)) = update
-                    && accept(loss)
-                {
-                    // SAFETY: only this task writes `next`, which no task reads.
-                    let out = unsafe { next.range_mut(0, len) };
-                    let finite = update_into(out, cur, all, lr);
-                    updated.store(if finite { 1 } else { 2 }, Ordering::Relaxed);
-                }
-            }
         });
-        let loss = f64::from_bits(loss_sum.load(Ordering::Relaxed));
-        match updated.load(Ordering::Relaxed) {
-            0 => Step::Rejected(loss),
-            u => {
-                let finite = u == 1;
-                if finite {
-                    self.cur ^= 1;
-                }
-                Step::Updated { loss, finite }
-            }
-        }
+        // Fixed order, whichever thread ran which shard.
+        self.shards[..p.n_shards].iter().map(|s| s.loss).sum()
     }
 
-    /// Phase 2 for parameter vectors longer than one update task: `next = cur − lr·ΣG`
-    /// over the shards of the last loss on `m` rows; `false` when a parameter is not
-    /// finite.
+    /// `next = cur − lr·ΣG` over the shards of the last loss on `m` rows; `false` when a
+    /// parameter is not finite.
     fn shard_update(&mut self, team: &Team, m: usize, lr: T) -> bool {
         let n_shards = Partition::new::<T>(m, self.x.cols(), self.t).n_shards;
         let len = self.plen + self.t;
@@ -423,7 +359,19 @@ impl<'a, T: Float> Engine<'a, T> {
             let hi = (lo + UPDATE_CHUNK).min(len);
             // SAFETY: task c is the only one touching elements lo..hi of `next` in this job.
             let out = unsafe { next.range_mut(lo, hi) };
-            if !update_range(out, lo, cur, shards, lr) {
+            out.copy_from_slice(&shards[0].g[lo..hi]);
+            for sh in &shards[1..] {
+                for (o, &g) in out.iter_mut().zip(&sh.g[lo..hi]) {
+                    *o += g;
+                }
+            }
+            let mut finite = true;
+            for (o, &p) in out.iter_mut().zip(&cur[lo..hi]) {
+                let v = p - lr * *o;
+                *o = v;
+                finite &= v.is_finite();
+            }
+            if !finite {
                 bad.store(true, Ordering::Relaxed);
             }
         });
@@ -582,39 +530,6 @@ fn run_with_extra(team: &Team, n: usize, extra: Option<&(dyn Fn() + Sync)>, f: &
         Some(e) if i == n => e(),
         _ => f(i),
     });
-}
-
-/// What [`Engine::step`] did.
-pub(crate) enum Step {
-    /// The loss sum of the current parameters was not accepted; nothing was updated.
-    Rejected(f64),
-    /// The loss sum was accepted and the update made; `finite` is whether every updated
-    /// parameter is finite (if not, the current parameters were kept).
-    Updated { loss: f64, finite: bool },
-}
-
-/// `out = cur[lo..] − lr·Σ shards' g[lo..]` (the shard gradients summed in shard order);
-/// `false` when an element of `out` is not finite.
-fn update_range<T: Float>(out: &mut [T], lo: usize, cur: &[T], shards: &[ShardBuf<T>], lr: T) -> bool {
-    let hi = lo + out.len();
-    out.copy_from_slice(&shards[0].g[lo..hi]);
-    for sh in &shards[1..] {
-        for (o, &g) in out.iter_mut().zip(&sh.g[lo..hi]) {
-            *o += g;
-        }
-    }
-    let mut finite = true;
-    for (o, &p) in out.iter_mut().zip(&cur[lo..hi]) {
-        let v = p - lr * *o;
-        *o = v;
-        finite &= v.is_finite();
-    }
-    finite
-}
-
-/// [`update_range`] over the whole parameter vector.
-fn update_into<T: Float>(out: &mut [T], cur: &[T], shards: &[ShardBuf<T>], lr: T) -> bool {
-    update_range(out, 0, cur, shards, lr)
 }
 
 /// How many class groups a class-split step uses for `t` classes: a function of the shape

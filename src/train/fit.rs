@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
-use crate::train::engine::{Engine, Step};
+use crate::train::engine::Engine;
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
 use crate::train::team::{helpers_for, with_team};
 
@@ -161,26 +161,23 @@ pub(crate) fn fit<T: Float>(
                     rng.permutation_part_by(next, (step * part).min(n), ((step + 1) * part).min(n), entry);
                 };
                 let extra: Option<&(dyn Fn() + Sync)> = (minibatch && epoch < cfg.epochs).then_some(&build_part);
-                let accept = |loss: f64| loss.is_finite() && loss / m as f64 <= explode;
-                let (loss, finite) = match engine.step(team, rows, extra, lr, &accept) {
-                    Step::Updated { loss, finite } => (loss, finite),
-                    Step::Rejected(loss) => {
-                        // The current parameters already give a non-finite (or exploded)
-                        // loss: go back one step.
-                        engine.write(true, w, b);
-                        let what = if loss.is_finite() {
-                            format!(
-                                "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
-                                loss / m as f64
-                            )
-                        } else {
-                            "the loss became non-finite".to_string()
-                        };
-                        return Err(diverged(epoch, epoch.saturating_sub(2), &what));
-                    }
-                };
+                let loss = engine.loss_grad(team, rows, extra);
+                if !loss.is_finite() || loss / m as f64 > explode {
+                    // The current parameters already give a non-finite (or exploded) loss:
+                    // go back one step.
+                    engine.write(true, w, b);
+                    let what = if loss.is_finite() {
+                        format!(
+                            "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
+                            loss / m as f64
+                        )
+                    } else {
+                        "the loss became non-finite".to_string()
+                    };
+                    return Err(diverged(epoch, epoch.saturating_sub(2), &what));
+                }
                 epoch_loss += loss;
-                if !finite {
+                if !engine.update(team, rows, lr) {
                     engine.write(false, w, b);
                     return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
                 }
