@@ -1224,8 +1224,129 @@ unsafe fn softmax_cols_small<const C: usize>(
     loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, C, bias, labels, scale, gb)
 }
 
+/// [`exp_ps`] on 16 lanes (the same clamp, reduction and polynomial).
+///
+/// # Safety
+/// AVX-512F is enabled in the caller.
+#[inline(always)]
+unsafe fn exp16(x: __m512) -> __m512 {
+    // SAFETY: register-only arithmetic; AVX-512F is enabled in every caller.
+    unsafe {
+        let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3)), _mm512_set1_ps(88.7));
+        let fx = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
+            x,
+            _mm512_set1_ps(std::f32::consts::LOG2_E),
+        ));
+        let r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693_359_4), x);
+        let r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.121_944_4e-4), r);
+        let mut p = _mm512_set1_ps(1.987_569_1e-4);
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
+        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5));
+        let r2 = _mm512_mul_ps(r, r);
+        let y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0));
+        let e = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)));
+        _mm512_mul_ps(y, _mm512_castsi512_ps(e))
+    }
+}
+
+/// The 16 f32 lanes of `v` as two vectors of 8 f64 (lanes 0–7, then 8–15).
+#[inline(always)]
+unsafe fn widen16(v: __m512) -> [__m512d; 2] {
+    // SAFETY: register-only conversions; AVX-512F is enabled in every caller.
+    unsafe {
+        let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+        [_mm512_cvtps_pd(_mm512_castps512_ps256(v)), _mm512_cvtps_pd(hi)]
+    }
+}
+
+/// [`softmax_cols_small`] on 16 rows at a time with 512-bit vectors (AVX-512): the same
+/// arithmetic per row, in half the instructions. The loss terms and the per-class
+/// gradient sums are added in a different order of lanes, so the last bits of the loss
+/// and of the bias gradient differ from the 8-row version's.
+///
+/// # Safety
+/// As `softmax_cols_small`; AVX-512F and AVX-512VL are enabled in the caller.
+#[inline(always)]
+unsafe fn softmax_cols_small16<const C: usize>(
+    zt: &mut [f32],
+    rows: usize,
+    bias: &[f32],
+    labels: &[u32],
+    scale: f32,
+    gb: &mut [f32],
+) -> f64 {
+    let groups = rows / 16;
+    let zp = zt.as_mut_ptr();
+    let mut loss = 0.0f64;
+    // SAFETY (whole block): every access is at k·rows + i with k < C and i < rows, inside
+    // `zt`; labels are < C; bias and gb hold C values (caller contract).
+    unsafe {
+        let mut gacc = [_mm512_setzero_ps(); C];
+        let vscale = _mm512_set1_ps(scale);
+        let mut lacc = [_mm512_setzero_pd(); 2];
+        let one = _mm512_set1_pd(1.0);
+        let mut prod = [one; 2];
+        for g in 0..groups {
+            let i = g * 16;
+            let yv = _mm512_loadu_si512(labels.as_ptr().add(i) as *const _);
+            let mut v = [_mm512_setzero_ps(); C];
+            let mut hot = [0 as __mmask16; C];
+            let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+            let mut zl = _mm512_setzero_ps();
+            for k in 0..C {
+                v[k] = _mm512_add_ps(
+                    _mm512_loadu_ps(zp.add(k * rows + i)),
+                    _mm512_set1_ps(*bias.get_unchecked(k)),
+                );
+                m = _mm512_max_ps(m, v[k]);
+                hot[k] = _mm512_cmpeq_epi32_mask(yv, _mm512_set1_epi32(k as i32));
+                zl = _mm512_mask_blend_ps(hot[k], zl, v[k]);
+            }
+            let lz = widen16(_mm512_sub_ps(m, zl));
+            lacc[0] = _mm512_add_pd(lacc[0], lz[0]);
+            lacc[1] = _mm512_add_pd(lacc[1], lz[1]);
+            let mut s = _mm512_setzero_ps();
+            for vk in v.iter_mut() {
+                *vk = exp16(_mm512_sub_ps(*vk, m));
+                s = _mm512_add_ps(s, *vk);
+            }
+            let f = _mm512_div_ps(vscale, s);
+            for k in 0..C {
+                let dlt = _mm512_fmsub_ps(v[k], f, _mm512_maskz_mov_ps(hot[k], vscale));
+                _mm512_storeu_ps(zp.add(k * rows + i), dlt);
+                gacc[k] = _mm512_add_ps(gacc[k], dlt);
+            }
+            let sw = widen16(s);
+            prod[0] = _mm512_mul_pd(prod[0], sw[0]);
+            prod[1] = _mm512_mul_pd(prod[1], sw[1]);
+            // Each s is in [1, C ≤ 16]: after 8 groups each lane of prod[0]·prod[1] is at
+            // most 16¹⁶ and the product of its 8 lanes at most 16¹²⁸ = 2⁵¹², short of f64
+            // overflow.
+            if g % 8 == 7 || g + 1 == groups {
+                let mut pv = [0.0f64; 8];
+                _mm512_storeu_pd(pv.as_mut_ptr(), _mm512_mul_pd(prod[0], prod[1]));
+                prod = [one; 2];
+                loss += ((pv[0] * pv[1]) * (pv[2] * pv[3]) * ((pv[4] * pv[5]) * (pv[6] * pv[7]))).ln();
+            }
+        }
+        let mut lv = [0.0f64; 8];
+        _mm512_storeu_pd(lv.as_mut_ptr(), _mm512_add_pd(lacc[0], lacc[1]));
+        loss += lv.iter().sum::<f64>();
+        for (k, acc) in gacc.iter().enumerate() {
+            let mut a = [0.0f32; 16];
+            _mm512_storeu_ps(a.as_mut_ptr(), *acc);
+            *gb.get_unchecked_mut(k) += a.iter().sum::<f32>();
+        }
+    }
+    let done = groups * 16;
+    loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, C, bias, labels, scale, gb)
+}
+
 macro_rules! softmax_cols_f32 {
-    ($name:ident, $features:literal) => {
+    ($name:ident, $features:literal, $small:ident) => {
         /// The fused softmax/δ pass over Zᵀ (`t × rows`, row stride `rows`), vectorised
         /// across 8 rows at a time; the contract of
         /// [`softmax_delta_cols`](crate::kernels::softmax::softmax_delta_cols).
@@ -1248,22 +1369,22 @@ macro_rules! softmax_cols_f32 {
                 // SAFETY: forwarded contract, with C = t.
                 return unsafe {
                     match t {
-                        1 => softmax_cols_small::<1>(zt, rows, bias, labels, scale, gb),
-                        2 => softmax_cols_small::<2>(zt, rows, bias, labels, scale, gb),
-                        3 => softmax_cols_small::<3>(zt, rows, bias, labels, scale, gb),
-                        4 => softmax_cols_small::<4>(zt, rows, bias, labels, scale, gb),
-                        5 => softmax_cols_small::<5>(zt, rows, bias, labels, scale, gb),
-                        6 => softmax_cols_small::<6>(zt, rows, bias, labels, scale, gb),
-                        7 => softmax_cols_small::<7>(zt, rows, bias, labels, scale, gb),
-                        8 => softmax_cols_small::<8>(zt, rows, bias, labels, scale, gb),
-                        9 => softmax_cols_small::<9>(zt, rows, bias, labels, scale, gb),
-                        10 => softmax_cols_small::<10>(zt, rows, bias, labels, scale, gb),
-                        11 => softmax_cols_small::<11>(zt, rows, bias, labels, scale, gb),
-                        12 => softmax_cols_small::<12>(zt, rows, bias, labels, scale, gb),
-                        13 => softmax_cols_small::<13>(zt, rows, bias, labels, scale, gb),
-                        14 => softmax_cols_small::<14>(zt, rows, bias, labels, scale, gb),
-                        15 => softmax_cols_small::<15>(zt, rows, bias, labels, scale, gb),
-                        _ => softmax_cols_small::<16>(zt, rows, bias, labels, scale, gb),
+                        1 => $small::<1>(zt, rows, bias, labels, scale, gb),
+                        2 => $small::<2>(zt, rows, bias, labels, scale, gb),
+                        3 => $small::<3>(zt, rows, bias, labels, scale, gb),
+                        4 => $small::<4>(zt, rows, bias, labels, scale, gb),
+                        5 => $small::<5>(zt, rows, bias, labels, scale, gb),
+                        6 => $small::<6>(zt, rows, bias, labels, scale, gb),
+                        7 => $small::<7>(zt, rows, bias, labels, scale, gb),
+                        8 => $small::<8>(zt, rows, bias, labels, scale, gb),
+                        9 => $small::<9>(zt, rows, bias, labels, scale, gb),
+                        10 => $small::<10>(zt, rows, bias, labels, scale, gb),
+                        11 => $small::<11>(zt, rows, bias, labels, scale, gb),
+                        12 => $small::<12>(zt, rows, bias, labels, scale, gb),
+                        13 => $small::<13>(zt, rows, bias, labels, scale, gb),
+                        14 => $small::<14>(zt, rows, bias, labels, scale, gb),
+                        15 => $small::<15>(zt, rows, bias, labels, scale, gb),
+                        _ => $small::<16>(zt, rows, bias, labels, scale, gb),
                     }
                 };
             }
@@ -1330,5 +1451,9 @@ macro_rules! softmax_cols_f32 {
     };
 }
 
-softmax_cols_f32!(softmax_cols_f32_avx2, "avx2,fma");
-softmax_cols_f32!(softmax_cols_f32_avx512, "avx2,fma,avx512f,avx512vl");
+softmax_cols_f32!(softmax_cols_f32_avx2, "avx2,fma", softmax_cols_small);
+softmax_cols_f32!(
+    softmax_cols_f32_avx512,
+    "avx2,fma,avx512f,avx512vl",
+    softmax_cols_small16
+);
