@@ -113,7 +113,7 @@ impl Rng {
     /// The draws run [`PERM_AHEAD`] positions ahead of the swaps, and each drawn place is
     /// prefetched: a swap lands anywhere in the array, which a training epoch has just
     /// pushed out of the caches, so one place at a time would wait on memory at every
-    /// position (measured on 500000 rows between mini-batch steps: see the README).
+    /// position (measured on 500000 rows: see the README).
     ///
     /// # Panics
     /// As [`Rng::permutation_part`].

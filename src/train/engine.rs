@@ -199,16 +199,11 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Phase 1: the loss sum of the current parameters over the step's rows, and what the
     /// update needs (the shards' gradients of the mean loss, or the groups' softmax
     /// statistics).
-    ///
-    /// `extra`, when given, runs once as one more task of this phase, claimed last: work
-    /// of the fit loop (building the next epoch's permutation) that the thread finishing
-    /// its shard first takes while the other still computes. (In the update phase, which
-    /// is short, the other thread would only wait for it.)
-    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
+    pub(crate) fn loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         if self.split.is_some() {
-            self.split_loss(team, batch, extra)
+            self.split_loss(team, batch)
         } else {
-            self.shard_loss_grad(team, batch, extra)
+            self.shard_loss_grad(team, batch)
         }
     }
 
@@ -242,7 +237,7 @@ impl<'a, T: Float> Engine<'a, T> {
         finite
     }
 
-    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
+    fn shard_loss_grad(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let (rows, labels) = self.rows_and_labels(batch);
@@ -269,7 +264,7 @@ impl<'a, T: Float> Engine<'a, T> {
         } else {
             p.n_shards
         };
-        run_with_extra(team, n_tasks, extra, &|task| {
+        team.run(n_tasks, &|task| {
             let (s0, s1) = (task * p.n_shards / n_tasks, (task + 1) * p.n_shards / n_tasks);
             let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
             let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
@@ -381,7 +376,7 @@ impl<'a, T: Float> Engine<'a, T> {
     /// Class-split phase 1: each group's logits, exponentials and statistics; then, on this
     /// thread, each row's softmax maximum and sum over the groups (in group order) and the
     /// loss.
-    fn split_loss(&mut self, team: &Team, batch: Batch<'_>, extra: Option<&(dyn Fn() + Sync)>) -> f64 {
+    fn split_loss(&mut self, team: &Team, batch: Batch<'_>) -> f64 {
         let x = self.x;
         let (d, t, plen, dp) = (x.cols(), self.t, self.plen, self.plan.dp);
         let (rows, yb) = self.rows_and_labels(batch);
@@ -393,7 +388,7 @@ impl<'a, T: Float> Engine<'a, T> {
         let bounds = &sp.bounds;
         let dist = lookahead::<T>(m, d);
         let groups = Shared::new(&mut sp.groups);
-        run_with_extra(team, bounds.len() - 1, extra, &|g| {
+        team.run(bounds.len() - 1, &|g| {
             // SAFETY: task g is the only one touching group g in this job.
             let gb = unsafe { groups.get_mut(g) };
             let (k0, k1) = (bounds[g], bounds[g + 1]);
@@ -521,15 +516,6 @@ impl<'a, T: Float> Engine<'a, T> {
         }
         b.copy_from_slice(bp);
     }
-}
-
-/// Runs `f(0)`, …, `f(n − 1)` on the team and, when given, `extra` as one more task of the
-/// same job (claimed last, so by a thread with no other task left).
-fn run_with_extra(team: &Team, n: usize, extra: Option<&(dyn Fn() + Sync)>, f: &(dyn Fn(usize) + Sync)) {
-    team.run(n + usize::from(extra.is_some()), &|i| match extra {
-        Some(e) if i == n => e(),
-        _ => f(i),
-    });
 }
 
 /// How many class groups a class-split step uses for `t` classes: a function of the shape
