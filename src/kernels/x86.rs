@@ -1095,31 +1095,62 @@ isa_kernels!(
     no_pre
 );
 
-/// `exp` for 8 f32 lanes (Cephes `expf`: range reduction by ln 2, degree-6 polynomial;
-/// about 1 ulp). Inputs below −87.3 give 2⁻¹²⁶ instead of a denormal or 0.
-#[inline(always)]
-unsafe fn exp_ps(x: __m256) -> __m256 {
-    // SAFETY: register-only arithmetic; AVX2+FMA are enabled in every caller.
-    unsafe {
-        let x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3)), _mm256_set1_ps(88.7));
-        let fx = _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm256_mul_ps(
-            x,
-            _mm256_set1_ps(std::f32::consts::LOG2_E),
-        ));
-        let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693_359_4), x);
-        let r = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm256_set1_ps(1.987_569_1e-4);
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.398_199_9e-3));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.333_452e-3));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.166_579_6e-2));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.666_666_5e-1));
-        p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(0.5));
-        let r2 = _mm256_mul_ps(r, r);
-        let y = _mm256_add_ps(_mm256_fmadd_ps(p, r2, r), _mm256_set1_ps(1.0));
-        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)));
-        _mm256_mul_ps(y, _mm256_castsi256_ps(e))
-    }
+/// `exp` on one vector of f32 lanes (Cephes `expf`: range reduction by ln 2, degree-6
+/// polynomial; about 1 ulp). Inputs below −87.3 give 2⁻¹²⁶ instead of a denormal or 0. One
+/// source for each vector width; the caller enables that width's features.
+macro_rules! exp_f32 {
+    ($(#[$doc:meta])* $name:ident, $v:ty, $set1:ident, $min:ident, $max:ident, $round:ident, $mul:ident,
+     $fnmadd:ident, $fmadd:ident, $add:ident, $cvt:ident, $addi:ident, $set1i:ident, $slli:ident, $cast:ident) => {
+        $(#[$doc])*
+        #[inline(always)]
+        unsafe fn $name(x: $v) -> $v {
+            // SAFETY: register-only arithmetic; the caller enables this width's features.
+            unsafe {
+                let x = $min($max(x, $set1(-87.3)), $set1(88.7));
+                let fx = $round($mul(x, $set1(std::f32::consts::LOG2_E)));
+                let r = $fnmadd(fx, $set1(0.693_359_4), x);
+                let r = $fnmadd(fx, $set1(-2.121_944_4e-4), r);
+                let mut p = $set1(1.987_569_1e-4);
+                p = $fmadd(p, r, $set1(1.398_199_9e-3));
+                p = $fmadd(p, r, $set1(8.333_452e-3));
+                p = $fmadd(p, r, $set1(4.166_579_6e-2));
+                p = $fmadd(p, r, $set1(1.666_666_5e-1));
+                p = $fmadd(p, r, $set1(0.5));
+                let r2 = $mul(r, r);
+                let y = $add($fmadd(p, r2, r), $set1(1.0));
+                let e = $slli::<23>($addi($cvt(fx), $set1i(127)));
+                $mul(y, $cast(e))
+            }
+        }
+    };
 }
+
+/// Rounds 8 f32 lanes to the nearest integer.
+#[inline(always)]
+unsafe fn round_ps(x: __m256) -> __m256 {
+    // SAFETY: register-only; AVX is enabled in every caller.
+    unsafe { _mm256_round_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x) }
+}
+
+/// Rounds 16 f32 lanes to the nearest integer.
+#[inline(always)]
+unsafe fn round16(x: __m512) -> __m512 {
+    // SAFETY: register-only; AVX-512F is enabled in every caller.
+    unsafe { _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(x) }
+}
+
+exp_f32!(
+    /// `exp` for 8 f32 lanes.
+    exp_ps, __m256, _mm256_set1_ps, _mm256_min_ps, _mm256_max_ps, round_ps, _mm256_mul_ps,
+    _mm256_fnmadd_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtps_epi32, _mm256_add_epi32,
+    _mm256_set1_epi32, _mm256_slli_epi32, _mm256_castsi256_ps
+);
+exp_f32!(
+    /// `exp` for 16 f32 lanes (the 512-bit softmax pass).
+    exp16, __m512, _mm512_set1_ps, _mm512_min_ps, _mm512_max_ps, round16, _mm512_mul_ps,
+    _mm512_fnmadd_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_cvtps_epi32, _mm512_add_epi32,
+    _mm512_set1_epi32, _mm512_slli_epi32, _mm512_castsi512_ps
+);
 
 /// `ln` of the product of the 8 f64 lanes of `prod` (then reset to ones): the softmax
 /// passes accumulate Σ ln s as ln Π s, flushed every 16 groups of rows (see the bound there).
@@ -1224,34 +1255,6 @@ unsafe fn softmax_cols_small<const C: usize>(
     }
     let done = groups * 8;
     loss + crate::kernels::softmax::softmax_delta_cols_range(zt, rows, done, C, bias, labels, scale, gb)
-}
-
-/// [`exp_ps`] on 16 lanes (the same clamp, reduction and polynomial).
-///
-/// # Safety
-/// AVX-512F is enabled in the caller.
-#[inline(always)]
-unsafe fn exp16(x: __m512) -> __m512 {
-    // SAFETY: register-only arithmetic; AVX-512F is enabled in every caller.
-    unsafe {
-        let x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3)), _mm512_set1_ps(88.7));
-        let fx = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(_mm512_mul_ps(
-            x,
-            _mm512_set1_ps(std::f32::consts::LOG2_E),
-        ));
-        let r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(0.693_359_4), x);
-        let r = _mm512_fnmadd_ps(fx, _mm512_set1_ps(-2.121_944_4e-4), r);
-        let mut p = _mm512_set1_ps(1.987_569_1e-4);
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.398_199_9e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.333_452e-3));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.166_579_6e-2));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.666_666_5e-1));
-        p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5));
-        let r2 = _mm512_mul_ps(r, r);
-        let y = _mm512_add_ps(_mm512_fmadd_ps(p, r2, r), _mm512_set1_ps(1.0));
-        let e = _mm512_slli_epi32::<23>(_mm512_add_epi32(_mm512_cvtps_epi32(fx), _mm512_set1_epi32(127)));
-        _mm512_mul_ps(y, _mm512_castsi512_ps(e))
-    }
 }
 
 /// The 16 f32 lanes of `v` as two vectors of 8 f64 (lanes 0–7, then 8–15).
