@@ -79,12 +79,29 @@ pub fn ref_train(
     let bs = batch.map_or(n, |v| v.min(n));
     for _ in 0..epochs {
         if bs < n {
-            // A fresh permutation per epoch, inside-out Fisher–Yates on the seeded stream
-            // (the order the engine documents for `Rng::permutation_part`).
+            // A fresh order per epoch, as the engine documents it (`build_order`): one
+            // word `base` of the seeded stream; row i's half is bit i of the stream
+            // `Rng::new(base)` (64 bits a word); half 0's rows, then half 1's, each in
+            // increasing order; half h shuffled by Fisher–Yates (i from len − 1 down to
+            // 1, j = below(i + 1)) on `Rng::new(base + 1 + h)`.
+            let base = rng.next_u64();
+            let mut coins = Rng::new(base);
+            let mut word = 0u64;
+            let mut halves = [Vec::new(), Vec::new()];
             for i in 0..n {
-                let j = rng.below(i as u64 + 1) as usize;
-                perm[i] = perm[j];
-                perm[j] = i as u32;
+                if i % 64 == 0 {
+                    word = coins.next_u64();
+                }
+                halves[((word >> (i % 64)) & 1) as usize].push(i as u32);
+            }
+            perm.clear();
+            for (h, rows) in halves.iter_mut().enumerate() {
+                let mut r = Rng::new(base.wrapping_add(1 + h as u64));
+                for i in (1..rows.len()).rev() {
+                    let j = r.below(i as u64 + 1) as usize;
+                    rows.swap(i, j);
+                }
+                perm.extend_from_slice(rows);
             }
         }
         for chunk in perm.chunks(bs) {
