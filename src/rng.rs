@@ -120,7 +120,7 @@ impl Rng {
     /// [`Rng::permutation_part`] over entries that carry something along with the index:
     /// position `i` draws the same `j`, then `out[i] = out[j]` and `out[j] = entry(i)`, so
     /// `out[k] = entry(perm[k])` where `perm` is the permutation `permutation_part`
-    /// builds. (The fit loop keeps each row's label beside its index, `[row, label]`.)
+    /// builds (entries such as `[row, label]`).
     ///
     /// The draws run [`PERM_AHEAD`] positions ahead of the swaps, and each drawn place is
     /// prefetched: a swap lands anywhere in the array, which a training epoch has just
