@@ -90,17 +90,34 @@ impl Rng {
     /// they are the same draws in the same order, so the result is the plain loop's.
     pub fn shuffle<T>(&mut self, v: &mut [T]) {
         let len = v.len();
-        // ring[k % PERM_AHEAD]: index k's draw, for the indices drawn but not yet swapped.
+        self.each_draw_ahead(v, (1..len).rev(), |v, i, j| v.swap(i, j));
+    }
+
+    /// For each position `i` of `positions`, in order, draws `j = below(i + 1)` and runs
+    /// `act(v, i, j)`. The draws are made in the same order, but [`PERM_AHEAD`] positions
+    /// before their `act`, and each drawn place of `v` is prefetched then, so a shuffle of
+    /// a large, uncached `v` does not wait on memory at every position.
+    fn each_draw_ahead<T>(
+        &mut self,
+        v: &mut [T],
+        positions: impl Iterator<Item = usize> + Clone,
+        mut act: impl FnMut(&mut [T], usize, usize),
+    ) {
+        // ring[k % PERM_AHEAD]: the draw of the k-th position, made PERM_AHEAD early.
         let mut ring = [0usize; PERM_AHEAD];
-        let mut drawn = len;
-        for i in (1..len).rev() {
-            while drawn > 1 && drawn + PERM_AHEAD > i + 1 {
-                drawn -= 1;
-                let j = self.below(drawn as u64 + 1) as usize;
-                ring[drawn % PERM_AHEAD] = j;
-                prefetch(&v[j]);
+        let mut ahead = positions.clone();
+        for (slot, p) in ring.iter_mut().zip(ahead.by_ref()) {
+            *slot = self.below(p as u64 + 1) as usize;
+            prefetch(&v[*slot]);
+        }
+        for (k, i) in positions.enumerate() {
+            let slot = &mut ring[k % PERM_AHEAD];
+            let j = *slot;
+            if let Some(p) = ahead.next() {
+                *slot = self.below(p as u64 + 1) as usize;
+                prefetch(&v[*slot]);
             }
-            v.swap(i, ring[i % PERM_AHEAD]);
+            act(v, i, j);
         }
     }
 
@@ -137,24 +154,10 @@ impl Rng {
         mut entry: impl FnMut(usize) -> E,
     ) {
         assert!(from <= to && to <= out.len() && out.len() <= u32::MAX as usize + 1);
-        // ring[(i − from) % PERM_AHEAD] holds position i's draw, made PERM_AHEAD positions
-        // early (the draws stay in the order of the positions).
-        let mut ring = [0usize; PERM_AHEAD];
-        let first = (to - from).min(PERM_AHEAD);
-        for (k, r) in ring.iter_mut().enumerate().take(first) {
-            *r = self.below((from + k) as u64 + 1) as usize;
-            prefetch(&out[*r]);
-        }
-        for i in from..to {
-            let slot = &mut ring[(i - from) % PERM_AHEAD];
-            let j = *slot;
-            if i + PERM_AHEAD < to {
-                *slot = self.below((i + PERM_AHEAD) as u64 + 1) as usize;
-                prefetch(&out[*slot]);
-            }
+        self.each_draw_ahead(out, from..to, |out, i, j| {
             out[i] = out[j];
             out[j] = entry(i);
-        }
+        });
     }
 }
 
