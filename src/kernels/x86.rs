@@ -1353,7 +1353,8 @@ unsafe fn softmax_cols_small16<const C: usize>(
 macro_rules! softmax_cols_f32 {
     ($name:ident, $features:literal, $small:ident) => {
         /// The fused softmax/δ pass over Zᵀ (`t × rows`, row stride `rows`), vectorised
-        /// across 8 rows at a time; the contract of
+        /// across 8 rows at a time (16 in the AVX-512 pass for at most 16 classes); the
+        /// contract of
         /// [`softmax_delta_cols`](crate::kernels::softmax::softmax_delta_cols).
         ///
         /// # Safety

@@ -256,10 +256,14 @@ fn build_order(
     for w in bits.iter_mut() {
         *w = coins.next_u64();
     }
-    if !n.is_multiple_of(64)
-        && let Some(last) = bits.last_mut()
-    {
-        *last &= (1u64 << (n % 64)) - 1;
+    // The rows of the last word (all 64 bits when N is a multiple of 64).
+    let tail = if n.is_multiple_of(64) {
+        u64::MAX
+    } else {
+        (1u64 << (n % 64)) - 1
+    };
+    if let Some(last) = bits.last_mut() {
+        *last &= tail;
     }
     let c1: usize = bits.iter().map(|w| w.count_ones() as usize).sum();
     let split = n - c1;
@@ -271,11 +275,9 @@ fn build_order(
         let dst = unsafe { out.range_mut(lo, hi) };
         let mut at = 0;
         for (k, &w) in bits.iter().enumerate() {
-            // Half 0's rows of this word; past N, the complement's high bits are not rows.
-            let mut m = if half == 0 { !w } else { w };
-            if k + 1 == bits.len() && !n.is_multiple_of(64) {
-                m &= (1u64 << (n % 64)) - 1;
-            }
+            // This half's rows of the word (past N, the complement's high bits are not rows).
+            let rows_here = if k + 1 == bits.len() { tail } else { u64::MAX };
+            let mut m = if half == 0 { !w & rows_here } else { w };
             while m != 0 {
                 dst[at] = entry(k * 64 + m.trailing_zeros() as usize);
                 at += 1;
