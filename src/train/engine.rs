@@ -1,12 +1,16 @@
 //! The fit loop's step engine: parameters kept in the kernels' layout for the whole fit,
-//! double-buffered, and one [`Team`] running each step's two phases.
+//! double-buffered, and one [`Team`] running the steps.
 //!
-//! A step is (1) the loss and partial gradients of the current parameters, one task per
-//! shard of the batch ([`Partition`]), then (2) the update, one task per chunk of the
-//! parameter vector: `next = cur − lr·(G₀ + G₁ + …)`, the shard gradients summed in shard
-//! order. Both phases are a pure function of the shape, so the result is bit-identical for
-//! any number of threads. The update writes the other buffer, so the parameters before
-//! the step stay available when the step diverges.
+//! A step is (1) the loss and partial gradients of the current parameters, one per shard
+//! of the batch ([`Partition`]), then (2) the update `next = cur − lr·(G₀ + G₁ + …)`, the
+//! shard gradients summed in shard order. Both are a pure function of the shape, so the
+//! result is bit-identical for any number of threads. The update writes the other buffer,
+//! so the parameters before the step stay available when the step diverges.
+//!
+//! Full batches, and mini-batches on the GEMM or class-split plans, run each phase as a
+//! team job ([`Engine::loss_grad`], [`Engine::update`]). Mini-batches on the fused plan run
+//! a whole epoch as one gang job ([`Engine::epoch`]): each thread keeps its own copy of the
+//! parameters and meets the others once per step.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,7 +19,7 @@ use crate::float::Float;
 use crate::kernels::{self, Plan};
 use crate::matrix::{MatRef, Matrix};
 use crate::train::objective::Partition;
-use crate::train::team::{Shared, Team};
+use crate::train::team::{MAX_GANG, Member, Shared, Team};
 
 /// Parameters per update task: large enough to amortise a claim, small enough to share
 /// the update of a mini-batch step between threads.
@@ -48,20 +52,42 @@ pub(crate) struct Engine<'a, T> {
     /// Two parameter vectors (`plen` weights, then `t` biases): current and previous.
     params: [Vec<T>; 2],
     cur: usize,
+    /// Shard buffers: `shard_cap` of them, twice over for gang epochs (one set per step
+    /// parity, see [`Engine::epoch`]).
     shards: Vec<ShardBuf<T>>,
+    /// The most shards a step has.
+    shard_cap: usize,
     /// Class-split state, when the model is split by classes instead of rows.
     split: Option<Split<T>>,
-    /// Whether the last step prefetched this step's rows (its index list ran on past its
-    /// batch).
-    warm: bool,
-    /// Mini-batch row shards on the fused plan: each task's prefetch sequence (the rows of
-    /// its shards, then the first rows at the same places of the next step), task `k`
-    /// from `t_lo + k·ahead_cap` (see [`shard_lookahead`]).
-    ahead_idx: Vec<u32>,
-    /// The most look-ahead rows a task's sequence may carry.
+    /// The most look-ahead rows a gang member's sequence carries (0 unless gang epochs).
     ahead_cap: usize,
-    /// Threads of the team that runs the steps (see [`Engine::set_threads`]).
-    threads: usize,
+    /// Gang epochs (fused row shards on mini-batches, see [`Engine::epoch`]): one lane per
+    /// gang member; empty otherwise.
+    lanes: Vec<Lane<T>>,
+    /// The most rows a step has.
+    max_rows: usize,
+}
+
+/// A gang member's own state for [`Engine::epoch`].
+struct Lane<T> {
+    /// Its copy of the parameters, current and previous (every member's are equal).
+    params: [Vec<T>; 2],
+    cur: usize,
+    /// Its rows of the step, then the next step's first rows at the same places.
+    idx: Vec<u32>,
+    /// The labels of its rows of the step.
+    labels: Vec<u32>,
+}
+
+/// Why [`Engine::epoch`] stopped before the epoch's end.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum StepFault {
+    /// Step `step`'s loss sum over its `rows` rows was not finite or exceeded the limit;
+    /// the engine's current parameters are those that gave it.
+    Loss { step: usize, loss: f64, rows: usize },
+    /// An update of step `step` gave a non-finite parameter; the engine's current
+    /// parameters are those before it.
+    Weights { step: usize },
 }
 
 /// Class-split steps, for large models on mini-batches: each task owns a group of
@@ -145,20 +171,18 @@ impl<'a, T: Float> Engine<'a, T> {
         } else {
             None
         };
+        // Gang epochs keep two sets of shard buffers, one per step parity (see `epoch`).
         let shards = if split.is_some() {
             Vec::new()
         } else {
-            (0..n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?
+            let sets = if minibatch && plan.fused { 2 } else { 1 };
+            (0..sets * n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?
         };
         let ahead_cap = if minibatch && plan.fused && split.is_none() {
             shard_lookahead::<T>(d).min(max_rows)
         } else {
             0
         };
-        // Task k's sequence starts at t_lo + k·cap (k < shards) and holds at most its rows
-        // and cap more.
-        let ahead_len = checked_size(n_shards, ahead_cap, "look-ahead list")?.saturating_add(max_rows);
-        let ahead_idx = vec![0u32; if ahead_cap > 0 { ahead_len } else { 0 }];
         Ok(Engine {
             plan,
             x,
@@ -168,11 +192,11 @@ impl<'a, T: Float> Engine<'a, T> {
             params: [p0.clone(), p0],
             cur: 0,
             shards,
+            shard_cap: n_shards,
             split,
-            warm: false,
-            ahead_idx,
             ahead_cap,
-            threads: usize::MAX,
+            lanes: Vec::new(),
+            max_rows,
         })
     }
 
@@ -180,15 +204,185 @@ impl<'a, T: Float> Engine<'a, T> {
     pub(crate) fn max_tasks(&self) -> usize {
         match &self.split {
             Some(sp) => sp.groups.len(),
-            None => self.shards.len().max((self.plen + self.t).div_ceil(UPDATE_CHUNK)),
+            None => self.shard_cap.max((self.plen + self.t).div_ceil(UPDATE_CHUNK)),
         }
     }
 
-    /// Tells the engine how many threads its team has: a mini-batch step then runs one
-    /// task per thread, each over a fixed run of shards. (Only the tasks change, not the
-    /// shards or their order of reduction: the result is the same for any value.)
+    /// Tells the engine how many threads its team has: gang epochs then get a lane per
+    /// thread (at most one per shard). (Only who runs a shard changes, not the shards or
+    /// their order of reduction: the result is the same for any value.)
     pub(crate) fn set_threads(&mut self, threads: usize) {
-        self.threads = threads.max(1);
+        if self.gang_epochs() {
+            let members = threads.min(MAX_GANG).min(self.shard_cap).max(1);
+            let rows = self.max_rows;
+            let p = &self.params[self.cur];
+            self.lanes = (0..members)
+                .map(|_| Lane {
+                    params: [p.clone(), p.clone()],
+                    cur: 0,
+                    idx: vec![0; rows + self.ahead_cap],
+                    labels: vec![0; rows],
+                })
+                .collect();
+        }
+    }
+
+    /// Whether the fit loop runs whole epochs through [`Engine::epoch`]: mini-batches on
+    /// the fused plan in row shards.
+    pub(crate) fn gang_epochs(&self) -> bool {
+        self.ahead_cap > 0
+    }
+
+    /// One epoch of mini-batch steps over `order` (each entry `[row, label]`; steps of
+    /// `batch` rows, the last one shorter), run by a gang of the team: each member keeps
+    /// its own copy of the parameters, computes its run of each step's row shards, meets
+    /// the others at one barrier per step, and then applies the whole update to its own
+    /// copy (the shards' gradients summed in shard order, as [`Engine::update`] does), so
+    /// no parameter crosses between cores and a step costs one hand-off instead of a job
+    /// to publish, a reduction, and a second job. Every member computes the same values
+    /// in the same order, so the result is the same for any gang size.
+    ///
+    /// Returns the sum of the steps' loss sums, or where and why it stopped (a loss over
+    /// `explode` per row, or not finite; a non-finite update).
+    pub(crate) fn epoch(
+        &mut self,
+        team: &Team,
+        order: &[[u32; 2]],
+        batch: usize,
+        lr: T,
+        explode: f64,
+    ) -> Result<f64, StepFault> {
+        debug_assert!(self.gang_epochs() && !self.lanes.is_empty());
+        let x = self.x;
+        let (n, d, t, plen) = (order.len(), x.cols(), self.t, self.plen);
+        let plan = self.plan;
+        let steps = n.div_ceil(batch);
+        let last_m = n - (steps - 1) * batch;
+        let parts = [Partition::new::<T>(batch, d, t), Partition::new::<T>(last_m, d, t)];
+        let cap = self.shard_cap;
+        assert!(parts.iter().all(|p| p.n_shards <= cap), "engine sized for fewer rows");
+        let ahead_max = shard_lookahead::<T>(d);
+        let (start, before) = (&self.params[self.cur], &self.params[self.cur ^ 1]);
+        let shards = Shared::new(&mut self.shards[..]);
+        let members = self.lanes.len();
+        let lanes = Shared::new(&mut self.lanes[..]);
+        let outcome = std::sync::Mutex::new(Ok(0.0));
+        team.gang(members, &|member: &Member<'_>| {
+            let (rank, size) = (member.rank(), member.size());
+            // SAFETY: member `rank` alone uses lane `rank` (ranks < size ≤ lanes).
+            let lane = unsafe { lanes.get_mut(rank) };
+            lane.params[0].copy_from_slice(start);
+            lane.params[1].copy_from_slice(before);
+            lane.cur = 0;
+            let mut sum = 0.0;
+            let mut result = Ok(());
+            for step in 0..steps {
+                let lo = step * batch;
+                let hi = (lo + batch).min(n);
+                let m = hi - lo;
+                let p = parts[usize::from(m != batch)];
+                let scale = T::ONE / T::from_usize(m);
+                // Shard s of this step lives in buffer s (even steps) or cap + s (odd):
+                // members read a step's shards after its barrier while the fastest already
+                // writes the next step's.
+                let base = (step & 1) * cap;
+                let tasks = p.n_shards.min(size);
+                let own = if rank < tasks {
+                    rank * p.n_shards / tasks..(rank + 1) * p.n_shards / tasks
+                } else {
+                    0..0
+                };
+                if !own.is_empty() {
+                    let (s0, s1) = (own.start, own.end);
+                    let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
+                    let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
+                    let own = &order[lo + t_lo..lo + t_hi];
+                    // The member's rows, then the first `dist` rows at its places of the
+                    // next step (which it reads then), so row `i` of the sequence starts
+                    // row `i + dist` on its way, across the step's end.
+                    let dist = ahead_max.min(t_hi - t_lo);
+                    let next = &order[(hi + t_lo).min(n)..(hi + t_lo + dist).min(n)];
+                    let seq = &mut lane.idx[..own.len() + next.len()];
+                    for (o, e) in seq.iter_mut().zip(own.iter().chain(next)) {
+                        *o = e[0];
+                    }
+                    for (o, e) in lane.labels.iter_mut().zip(own) {
+                        *o = e[1];
+                    }
+                    let seq = &*seq;
+                    let labels = &lane.labels[..own.len()];
+                    // The order's entries this member copies two steps on.
+                    let later = (hi + batch + t_lo).min(n)..(hi + batch + t_hi).min(n);
+                    kernels::prefetch_row::<_, false>(&order[later]);
+                    if step == 0 {
+                        kernels::prefetch_rows(x, &seq[..own.len()], PREFETCH_BYTES);
+                    }
+                    let cur = &lane.params[lane.cur];
+                    let (wp, bp) = cur.split_at(plen);
+                    for s in s0..s1 {
+                        // SAFETY: shard s of this step belongs to this member alone until
+                        // the step's barrier; no member reads it before then.
+                        let sh = unsafe { shards.get_mut(base + s) };
+                        let (gw, gb) = sh.g.split_at_mut(plen);
+                        gb.iter_mut().for_each(|v| *v = T::ZERO);
+                        let mut loss = 0.0;
+                        let blocks = p.shard_blocks(s);
+                        let first = blocks.start;
+                        for blk in blocks {
+                            let b_lo = blk * p.block_rows - t_lo;
+                            let b_hi = ((blk + 1) * p.block_rows).min(m) - t_lo;
+                            let ahead = (&seq[b_lo..(b_hi + dist).min(seq.len())], b_hi - b_lo);
+                            loss += kernels::block_step(
+                                &plan,
+                                x,
+                                Some(ahead),
+                                wp,
+                                t,
+                                bp,
+                                &labels[b_lo..b_hi],
+                                scale,
+                                &mut sh.z,
+                                gw,
+                                gb,
+                                blk == first,
+                            );
+                        }
+                        sh.loss = loss;
+                    }
+                }
+                member.sync(step as u64 + 1);
+                // SAFETY: after the barrier no member writes this step's shards (the next
+                // step writes the other buffers, and the one after that waits for the next
+                // barrier, which every member reaches only after this reading).
+                let shard = |s: usize| unsafe { shards.get(base + s) };
+                // The other members' gradients: every line requested at once.
+                for s in (0..p.n_shards).filter(|&s| !own.contains(&s)) {
+                    kernels::prefetch_row::<_, true>(&shard(s).g);
+                }
+                let loss: f64 = (0..p.n_shards).map(|s| shard(s).loss).sum();
+                if !loss.is_finite() || loss / m as f64 > explode {
+                    result = Err(StepFault::Loss { step, loss, rows: m });
+                    break;
+                }
+                let [p0, p1] = &mut lane.params;
+                let (cur, next) = if lane.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
+                let finite = apply_update(cur, next, p.n_shards, |s| &shard(s).g, lr);
+                if !finite {
+                    result = Err(StepFault::Weights { step });
+                    break;
+                }
+                lane.cur ^= 1;
+                sum += loss;
+            }
+            if rank == 0 {
+                *outcome.lock().unwrap_or_else(|e| e.into_inner()) = result.map(|()| sum);
+            }
+        });
+        // The lead's lane (every lane is equal) becomes the engine's parameters.
+        let lane = &self.lanes[0];
+        self.params[self.cur].copy_from_slice(&lane.params[lane.cur]);
+        self.params[self.cur ^ 1].copy_from_slice(&lane.params[lane.cur ^ 1]);
+        outcome.into_inner().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The plan the kernels run.
@@ -241,99 +435,55 @@ impl<'a, T: Float> Engine<'a, T> {
         let x = self.x;
         let (d, t, plen) = (x.cols(), self.t, self.plen);
         let (rows, labels) = self.rows_and_labels(batch);
+        debug_assert!(
+            rows.is_none() || !self.plan.fused,
+            "fused mini-batches run as gang epochs"
+        );
         let m = labels.len();
         let p = Partition::new::<T>(m, d, t);
         let scale = T::ONE / T::from_usize(m);
         let plan = self.plan;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         assert!(p.n_shards <= self.shards.len(), "engine sized for fewer rows");
-        // Each shard's rows were requested by the step before, unless its list ended with
-        // its batch (the first step of an epoch).
-        let cold = !self.warm;
-        self.warm = rows.is_some_and(|r| r.len() > m);
-        let ahead_cap = self.ahead_cap;
-        let ahead_max = shard_lookahead::<T>(d);
-        let ahead_idx = Shared::new(&mut self.ahead_idx[..]);
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
-        // Mini-batch steps give each thread one run of consecutive shards, so a thread
-        // reads at each step the rows at the same places of the batch order, which it
-        // prefetched during the step before (dynamic claiming of single shards moved them
-        // between cores from step to step). Full batches keep one task per shard.
-        let n_tasks = if rows.is_some() {
-            p.n_shards.min(self.threads)
-        } else {
-            p.n_shards
-        };
-        team.run(n_tasks, &|task| {
-            let (s0, s1) = (task * p.n_shards / n_tasks, (task + 1) * p.n_shards / n_tasks);
-            let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
-            let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
-            // The task's prefetch sequence: its rows, then the first `dist` rows at the
-            // same places of the next step (which the same task reads then), so row `i`
-            // of the sequence starts row `i + dist` on its way, across the step's end.
-            let dist = ahead_max.min(t_hi - t_lo);
-            let seq: &[u32] = match rows {
-                Some(r) if ahead_cap > 0 => {
-                    let next = &r[(m + t_lo).min(r.len())..(m + t_lo + dist).min(r.len())];
-                    let start = t_lo + task * ahead_cap;
-                    // SAFETY: task k alone uses elements t_lo + k·cap .. t_hi + (k+1)·cap
-                    // (dist ≤ cap), disjoint from every other task's; in bounds, since
-                    // m ≤ max_rows and k < tasks ≤ shards.
-                    let buf = unsafe { ahead_idx.range_mut(start, start + (t_hi - t_lo) + next.len()) };
-                    let (own, tail) = buf.split_at_mut(t_hi - t_lo);
-                    own.copy_from_slice(&r[t_lo..t_hi]);
-                    tail.copy_from_slice(next);
-                    buf
-                }
-                _ => &[],
-            };
-            if !seq.is_empty() && cold {
-                // Start the task's first rows on their way; the kernel then keeps its
-                // look-ahead in flight.
-                kernels::prefetch_rows(x, &seq[..t_hi - t_lo], PREFETCH_BYTES);
-            }
-            for s in s0..s1 {
-                // SAFETY: shard s belongs to this task alone in this job.
-                let sh = unsafe { shards.get_mut(s) };
-                let (gw, gb) = sh.g.split_at_mut(plen);
-                gb.iter_mut().for_each(|v| *v = T::ZERO);
-                let mut loss = 0.0;
-                let blocks = p.shard_blocks(s);
-                let first = blocks.start;
-                for blk in blocks {
-                    let overwrite = blk == first;
-                    let lo = blk * p.block_rows;
-                    let hi = (lo + p.block_rows).min(m);
-                    let k = hi - lo;
-                    let (xb, ahead) = match rows {
-                        None => (x.slice_rows(lo, hi), None),
-                        // The fused kernels read the batch's rows of X in place.
-                        Some(_) if plan.fused => (x, Some((&seq[lo - t_lo..(hi - t_lo + dist).min(seq.len())], k))),
-                        Some(r) => {
-                            for (j, &ri) in r[lo..hi].iter().enumerate() {
-                                sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
-                            }
-                            let xb = MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine");
-                            (xb, None)
+        team.run(p.n_shards, &|s| {
+            // SAFETY: shard s belongs to this task alone in this job.
+            let sh = unsafe { shards.get_mut(s) };
+            let (gw, gb) = sh.g.split_at_mut(plen);
+            gb.iter_mut().for_each(|v| *v = T::ZERO);
+            let mut loss = 0.0;
+            let blocks = p.shard_blocks(s);
+            let first = blocks.start;
+            for blk in blocks {
+                let lo = blk * p.block_rows;
+                let hi = (lo + p.block_rows).min(m);
+                let k = hi - lo;
+                let xb = match rows {
+                    None => x.slice_rows(lo, hi),
+                    // The gemm plan reads the batch's rows gathered into a block.
+                    Some(r) => {
+                        for (j, &ri) in r[lo..hi].iter().enumerate() {
+                            sh.xg[j * d..(j + 1) * d].copy_from_slice(x.row(ri as usize));
                         }
-                    };
-                    loss += kernels::block_step(
-                        &plan,
-                        xb,
-                        ahead,
-                        wp,
-                        t,
-                        bp,
-                        &labels[lo..hi],
-                        scale,
-                        &mut sh.z,
-                        gw,
-                        gb,
-                        overwrite,
-                    );
-                }
-                sh.loss = loss;
+                        MatRef::new(&sh.xg[..k * d], k, d, d).expect("gather buffer sized by the engine")
+                    }
+                };
+                loss += kernels::block_step(
+                    &plan,
+                    xb,
+                    None,
+                    wp,
+                    t,
+                    bp,
+                    &labels[lo..hi],
+                    scale,
+                    &mut sh.z,
+                    gw,
+                    gb,
+                    blk == first,
+                );
             }
+            sh.loss = loss;
         });
         // Fixed order, whichever thread ran which shard.
         self.shards[..p.n_shards].iter().map(|s| s.loss).sum()
@@ -518,6 +668,44 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 }
 
+/// `next = cur − lr·(g(0) + g(1) + … + g(k − 1))`, the gradients summed in that order (as
+/// [`Engine::update`] sums its shards); `false` when a result is not finite.
+fn apply_update<'g, T: Float>(cur: &[T], next: &mut [T], k: usize, g: impl Fn(usize) -> &'g [T], lr: T) -> bool {
+    let mut finite = true;
+    let mut step = |o: &mut T, c: T, sum: T| {
+        let v = c - lr * sum;
+        *o = v;
+        finite &= v.is_finite();
+    };
+    match k {
+        1 => {
+            for ((o, &c), &a) in next.iter_mut().zip(cur).zip(g(0)) {
+                step(o, c, a);
+            }
+        }
+        2 => {
+            for (((o, &c), &a), &b) in next.iter_mut().zip(cur).zip(g(0)).zip(g(1)) {
+                step(o, c, a + b);
+            }
+        }
+        _ => {
+            for ((o, &a), &b) in next.iter_mut().zip(g(0)).zip(g(1)) {
+                *o = a + b;
+            }
+            for s in 2..k - 1 {
+                for (o, &v) in next.iter_mut().zip(g(s)) {
+                    *o += v;
+                }
+            }
+            for ((o, &c), &v) in next.iter_mut().zip(cur).zip(g(k - 1)) {
+                let sum = *o + v;
+                step(o, c, sum);
+            }
+        }
+    }
+    finite
+}
+
 /// How many class groups a class-split step uses for `t` classes: a function of the shape
 /// only, even so the two-core machine's threads share the groups evenly.
 fn split_groups(t: usize) -> usize {
@@ -590,4 +778,100 @@ fn store<T: Float>(plan: &Plan, p: &mut [T], w: &Matrix<T>, b: &[T]) {
         p[..d * t].copy_from_slice(w.as_slice());
     }
     p[plen..].copy_from_slice(b);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::Rng;
+    use crate::train::team::{helpers_for, with_team};
+
+    /// A random problem with features scaled by `scale`, and a fixed order of its rows.
+    fn problem(n: usize, d: usize, t: usize, scale: f32) -> (Matrix<f32>, Vec<u32>, Vec<[u32; 2]>) {
+        let mut rng = Rng::new(11);
+        let x: Vec<f32> = (0..n * d).map(|_| scale * rng.normal() as f32).collect();
+        let y: Vec<u32> = (0..n).map(|_| rng.below(t as u64) as u32).collect();
+        let order = (0..n).map(|i| (i * 7919) % n).map(|r| [r as u32, y[r]]).collect();
+        (Matrix::from_vec(n, d, x).unwrap(), y, order)
+    }
+
+    /// Runs `epochs` (order, lr, explode) in turn on one engine over `x` from zero
+    /// parameters, on a pool of `threads`; returns each epoch's result and the engine's
+    /// current and previous parameters after each.
+    #[allow(clippy::type_complexity)]
+    fn epochs(
+        threads: usize,
+        x: &Matrix<f32>,
+        y: &[u32],
+        batch: usize,
+        runs: &[(&[[u32; 2]], f32, f64)],
+    ) -> Vec<(Result<f64, StepFault>, Vec<u32>, Vec<u32>)> {
+        let (d, t) = (x.cols(), 5);
+        let w = Matrix::<f32>::zeros(d, t).unwrap();
+        let b = vec![0f32; t];
+        let mut engine = Engine::new(x.view(), y, &w, &b, batch).unwrap();
+        assert!(engine.gang_epochs());
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let helpers = helpers_for(engine.max_tasks());
+            engine.set_threads(helpers + 1);
+            with_team(helpers, |team| {
+                let mut out = Vec::new();
+                for &(order, lr, explode) in runs {
+                    let r = engine.epoch(team, order, batch, lr, explode);
+                    let bits = |previous: bool| {
+                        let (mut w, mut b) = (Matrix::<f32>::zeros(d, t).unwrap(), vec![0f32; t]);
+                        engine.write(previous, &mut w, &mut b);
+                        w.as_slice().iter().chain(&b).map(|v| v.to_bits()).collect::<Vec<_>>()
+                    };
+                    out.push((r, bits(false), bits(true)));
+                }
+                out
+            })
+        })
+    }
+
+    #[test]
+    fn a_gang_epoch_stops_at_its_fault_with_the_right_parameters() {
+        // Steps of 512 rows in 4 shards; the last step has 464 rows.
+        let (n, batch) = (2000, 512);
+        let (x, y, order) = problem(n, 24, 5, 1.0);
+        assert_eq!(Partition::new::<f32>(batch, 24, 5).n_shards, 4);
+        let first = &order[..n - 464];
+        for threads in [1, 2, 3] {
+            let runs = epochs(
+                threads,
+                &x,
+                &y,
+                batch,
+                &[(&order, 0.5, f64::INFINITY), (&order, 0.5, -1.0)],
+            );
+            // The epoch without its last step ends where the whole one's last step began.
+            let short = epochs(threads, &x, &y, batch, &[(first, 0.5, f64::INFINITY)]);
+            let (ok, after, before) = &runs[0];
+            assert!(ok.as_ref().is_ok_and(|l| l.is_finite() && *l > 0.0), "{ok:?}");
+            assert_eq!(before, &short[0].1, "threads {threads}");
+            assert_ne!(before, after);
+            // Every loss over the limit: the first step of the next epoch stops it, with the
+            // parameters that gave that loss current and the ones before them kept.
+            let (fault, cur, prev) = &runs[1];
+            assert!(
+                matches!(fault, Err(StepFault::Loss { step: 0, rows: 512, loss }) if *loss > 0.0),
+                "{fault:?}"
+            );
+            assert_eq!((cur, prev), (after, before), "threads {threads}");
+        }
+    }
+
+    #[test]
+    fn a_gang_epoch_rejects_a_non_finite_update_and_keeps_the_parameters() {
+        let (n, batch) = (1000, 256);
+        let (x, y, order) = problem(n, 16, 5, 1e3);
+        for threads in [1, 2] {
+            let runs = epochs(threads, &x, &y, batch, &[(&order, 1e37, f64::INFINITY)]);
+            let (fault, cur, _) = &runs[0];
+            assert_eq!(fault, &Err(StepFault::Weights { step: 0 }));
+            assert!(cur.iter().all(|&v| v == 0), "the zero start is kept");
+        }
+    }
 }

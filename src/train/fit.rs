@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use crate::float::Float;
 use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
-use crate::train::engine::Engine;
+use crate::train::engine::{Engine, StepFault};
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
 use crate::train::team::{helpers_for, with_team};
 
@@ -110,14 +110,17 @@ pub(crate) fn fit<T: Float>(
     let mut rng = Rng::new(cfg.seed);
     // Each entry of an order carries its row's label along (`[row, label]`), so a step
     // reads its labels in order instead of gathering them from scattered places, and a
-    // swap while building touches one scattered cache line. A step copies its rows (and
-    // the next step's, which the kernels prefetch) and labels into `step_rows` and
+    // swap while building touches one scattered cache line. Gang epochs (fused
+    // mini-batches) read the order directly, each thread its places of each step
+    // (`Engine::epoch`); other mini-batch steps copy their rows (and the next step's,
+    // which the class-split kernels prefetch) and labels into `step_rows` and
     // `step_labels`.
     let entry = |i: usize| [i as u32, labels[i]];
     let mut perm: Vec<[u32; 2]> = if minibatch { vec![[0; 2]; n] } else { Vec::new() };
     let mut halves: Vec<u64> = vec![0; if minibatch { n.div_ceil(64) } else { 0 }];
-    let mut step_rows: Vec<u32> = Vec::with_capacity(if minibatch { 2 * batch } else { 0 });
-    let mut step_labels: Vec<u32> = Vec::with_capacity(if minibatch { batch } else { 0 });
+    let per_step = minibatch && !engine.gang_epochs();
+    let mut step_rows: Vec<u32> = Vec::with_capacity(if per_step { 2 * batch } else { 0 });
+    let mut step_labels: Vec<u32> = Vec::with_capacity(if per_step { batch } else { 0 });
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -142,41 +145,55 @@ pub(crate) fn fit<T: Float>(
             if minibatch {
                 build_order(team, &mut rng, &mut halves, &mut perm, entry);
             }
-            for step in 0..steps {
-                let (rows, m) = if minibatch {
-                    let lo = step * batch;
-                    let hi = (lo + batch).min(n);
-                    // The index list runs on one more batch: the kernels prefetch it.
-                    step_rows.clear();
-                    step_rows.extend(perm[lo..(hi + batch).min(n)].iter().map(|e| e[0]));
-                    step_labels.clear();
-                    step_labels.extend(perm[lo..hi].iter().map(|e| e[1]));
-                    // The order's entries the next step copies beyond these: on their way
-                    // into L2 now, so that copy does not wait on memory.
-                    crate::kernels::prefetch_row::<_, false>(&perm[(hi + batch).min(n)..(hi + 2 * batch).min(n)]);
-                    (Some((&step_rows[..], &step_labels[..])), hi - lo)
+            // A step whose loss is not finite or exploded: go back one step (the current
+            // parameters already give it).
+            let bad_loss = |engine: &Engine<'_, T>, w: &mut Matrix<T>, b: &mut [T], loss: f64, m: usize| {
+                engine.write(true, w, b);
+                let what = if loss.is_finite() {
+                    format!(
+                        "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
+                        loss / m as f64
+                    )
                 } else {
-                    (None, n)
+                    "the loss became non-finite".to_string()
                 };
-                let loss = engine.loss_grad(team, rows);
-                if !loss.is_finite() || loss / m as f64 > explode {
-                    // The current parameters already give a non-finite (or exploded) loss:
-                    // go back one step.
-                    engine.write(true, w, b);
-                    let what = if loss.is_finite() {
-                        format!(
-                            "the loss reached {:.3e}, over {DIVERGENCE_FACTOR} times its starting value ln T",
-                            loss / m as f64
-                        )
-                    } else {
-                        "the loss became non-finite".to_string()
-                    };
-                    return Err(diverged(epoch, epoch.saturating_sub(2), &what));
+                diverged(epoch, epoch.saturating_sub(2), &what)
+            };
+            let bad_weights = |engine: &Engine<'_, T>, w: &mut Matrix<T>, b: &mut [T]| {
+                engine.write(false, w, b);
+                diverged(epoch, epoch - 1, "the weights became non-finite")
+            };
+            if engine.gang_epochs() {
+                match engine.epoch(team, &perm, batch, lr, explode) {
+                    Ok(sum) => epoch_loss = sum,
+                    Err(StepFault::Loss { loss, rows, .. }) => return Err(bad_loss(&engine, w, b, loss, rows)),
+                    Err(StepFault::Weights { .. }) => return Err(bad_weights(&engine, w, b)),
                 }
-                epoch_loss += loss;
-                if !engine.update(team, rows, lr) {
-                    engine.write(false, w, b);
-                    return Err(diverged(epoch, epoch - 1, "the weights became non-finite"));
+            } else {
+                for step in 0..steps {
+                    let (rows, m) = if minibatch {
+                        let lo = step * batch;
+                        let hi = (lo + batch).min(n);
+                        // The index list runs on one more batch: the kernels prefetch it.
+                        step_rows.clear();
+                        step_rows.extend(perm[lo..(hi + batch).min(n)].iter().map(|e| e[0]));
+                        step_labels.clear();
+                        step_labels.extend(perm[lo..hi].iter().map(|e| e[1]));
+                        // The order's entries the next step copies beyond these: on their way
+                        // into L2 now, so that copy does not wait on memory.
+                        crate::kernels::prefetch_row::<_, false>(&perm[(hi + batch).min(n)..(hi + 2 * batch).min(n)]);
+                        (Some((&step_rows[..], &step_labels[..])), hi - lo)
+                    } else {
+                        (None, n)
+                    };
+                    let loss = engine.loss_grad(team, rows);
+                    if !loss.is_finite() || loss / m as f64 > explode {
+                        return Err(bad_loss(&engine, w, b, loss, m));
+                    }
+                    epoch_loss += loss;
+                    if !engine.update(team, rows, lr) {
+                        return Err(bad_weights(&engine, w, b));
+                    }
                 }
             }
             let mean = epoch_loss / n as f64;

@@ -14,10 +14,20 @@
 //!
 //! Results never depend on which thread ran a task: tasks write disjoint outputs and the
 //! caller combines them in task order.
+//!
+//! A *gang* job ([`Team::gang`]) is the exception to "a task never waits": its members
+//! meet at barriers. It stays deadlock-free because the lead closes the gang before any
+//! member starts, so a barrier only ever waits for members that are already running.
+//!
+//! Panics: a task that panics on a helper poisons the team and the lead panics once every
+//! task of the job has ended; a task that panics on the lead is resumed only after the
+//! helpers' tasks of the job have ended (they use the job's closure, which lives on the
+//! lead's stack).
 
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, Ordering};
-use std::time::Duration;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 /// A job as the helpers see it: a task function shared by reference.
 type Task<'a> = &'a (dyn Fn(usize) + Sync);
@@ -30,6 +40,20 @@ const COUNT_MASK: u64 = (1 << COUNT_BITS) - 1;
 /// Most tasks one job may have.
 pub(crate) const MAX_TASKS: usize = COUNT_MASK as usize;
 
+/// Most members of a gang (see [`Team::gang`]).
+pub(crate) const MAX_GANG: usize = 16;
+
+/// How long the lead waits for helpers to join a gang before it starts without them. A
+/// spinning helper joins within a microsecond; one still starting (a rayon worker waking
+/// up), asleep in its back-off, or descheduled by the OS may take longer, and then the gang
+/// is smaller, not wrong.
+const GANG_JOIN_WAIT: Duration = Duration::from_millis(1);
+
+/// An atomic counter alone on its cache lines, so members' counters do not share a line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicU64);
+
 /// The shared state of one team.
 pub(crate) struct Team {
     state: AtomicU64,
@@ -38,6 +62,18 @@ pub(crate) struct Team {
     done: AtomicU32,
     finished: AtomicBool,
     poisoned: AtomicBool,
+    /// Helpers inside [`Team::help`].
+    alive: AtomicUsize,
+    /// Helpers spawned for this team (see [`with_team`]); those not yet inside
+    /// [`Team::help`] are still starting, or waiting for a busy pool.
+    spawned: AtomicUsize,
+    /// Set when a gang waited in vain for a spawned helper that never started: later
+    /// gangs then wait only for helpers already running.
+    stopped_waiting: AtomicBool,
+    /// The size of the gang being formed: 0 until the lead has closed it.
+    gang_size: AtomicUsize,
+    /// Per gang member: the last barrier it reached.
+    arrived: [Padded; MAX_GANG],
 }
 
 impl Default for Team {
@@ -55,6 +91,11 @@ impl Team {
             done: AtomicU32::new(0),
             finished: AtomicBool::new(false),
             poisoned: AtomicBool::new(false),
+            alive: AtomicUsize::new(0),
+            spawned: AtomicUsize::new(0),
+            stopped_waiting: AtomicBool::new(false),
+            gang_size: AtomicUsize::new(0),
+            arrived: Default::default(),
         }
     }
 
@@ -77,24 +118,60 @@ impl Team {
         self.job.store(&task as *const Task<'_> as *mut (), Ordering::Release);
         self.state
             .store((gen_next << 32) | ((n as u64) << COUNT_BITS), Ordering::Release);
-        let mut ran = 0u32;
-        while let Some(i) = self.claim(gen_next) {
-            f(i);
-            ran += 1;
-        }
-        if ran as usize == n {
-            return;
-        }
-        let mut backoff = Backoff::default();
+        let mut ran = 0usize;
+        // A task that panics on the lead must not unwind past helpers still running the
+        // job's other tasks (they use `task`): the lead closes the job, waits for them,
+        // and then resumes the panic.
+        let lead = catch_unwind(AssertUnwindSafe(|| {
+            while let Some(i) = self.claim(gen_next) {
+                f(i);
+                ran += 1;
+            }
+        }));
+        let others = match lead {
+            // Every task is claimed: the lead ran `ran` of them.
+            Ok(()) => n - ran,
+            Err(_) => {
+                self.poisoned.store(true, Ordering::Release);
+                self.close(gen_next, n) - ran - 1
+            }
+        };
+        self.finish_job(others, lead);
+    }
+
+    /// Claims every task left of generation `generation` (a job of `n` tasks), so no
+    /// helper starts one; returns how many had been claimed before.
+    fn close(&self, generation: u64, n: usize) -> usize {
+        let mut s = self.state.load(Ordering::Acquire);
         loop {
-            let others = self.done.load(Ordering::Acquire);
-            if (others + ran) as usize == n {
-                return;
+            let claimed = (s & COUNT_MASK) as usize;
+            if s >> 32 != generation || claimed >= n {
+                return claimed.min(n);
             }
-            if self.poisoned.load(Ordering::Relaxed) {
-                panic!("a training worker panicked");
+            let closed = (s & !COUNT_MASK) | n as u64;
+            match self
+                .state
+                .compare_exchange_weak(s, closed, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return claimed,
+                Err(now) => s = now,
             }
+        }
+    }
+
+    /// Waits until the helpers have finished `others` tasks of the current job (returned
+    /// or unwound: see [`Finished`]), then resumes the lead's panic, or panics if a
+    /// helper's task panicked.
+    fn finish_job(&self, others: usize, lead: std::thread::Result<()>) {
+        let mut backoff = Backoff::default();
+        while (self.done.load(Ordering::Acquire) as usize) < others {
             backoff.wait();
+        }
+        if let Err(payload) = lead {
+            resume_unwind(payload);
+        }
+        if self.poisoned.load(Ordering::Acquire) {
+            panic!("a training worker panicked");
         }
     }
 
@@ -119,6 +196,8 @@ impl Team {
 
     /// A helper's loop: run tasks of each new job until [`Team::finish`].
     pub(crate) fn help(&self) {
+        self.alive.fetch_add(1, Ordering::AcqRel);
+        let _gone = Leave(&self.alive);
         let mut seen = 0u64;
         let mut backoff = Backoff::default();
         loop {
@@ -138,16 +217,109 @@ impl Team {
             // it only after all of the generation's tasks were claimed and done).
             let job = self.job.load(Ordering::Acquire) as *const Task<'_>;
             while let Some(i) = self.claim(generation) {
-                let poison = Poison(&self.poisoned);
+                let _finished = Finished(self);
                 // SAFETY: the claim succeeded on `generation`, so the lead is inside `run`
-                // for that generation and cannot return before this task reports done; `job`
-                // points at its live `Task` (see `run` and the comment above).
+                // or `gang` for that generation and cannot return (nor unwind) before this
+                // task reports finished; `job` points at its live `Task` (see `run` and the
+                // comment above).
                 let f = unsafe { *job };
                 f(i);
-                std::mem::forget(poison);
-                self.done.fetch_add(1, Ordering::Release);
             }
         }
+    }
+
+    /// Runs `f` on a *gang*: the lead and the helpers that join within a short wait, at
+    /// most `n` members in all (and at most [`MAX_GANG`]), all at once, each called with
+    /// its own [`Member`] (rank 0 is the lead). Unlike the tasks of [`Team::run`], members
+    /// may wait for each other, at [`Member::sync`]: the gang is closed before any member
+    /// starts, so every member it counts is running and a barrier never waits for a thread
+    /// that has not started. The gang's size therefore depends on timing; `f` must give
+    /// the same result for every size. Only the lead may call this.
+    ///
+    /// # Panics
+    /// If a member panicked (every other member then panics at its next barrier).
+    pub(crate) fn gang(&self, n: usize, f: &(dyn Fn(&Member<'_>) + Sync)) {
+        let n = n.clamp(1, MAX_GANG);
+        for a in &self.arrived[..n] {
+            a.0.store(0, Ordering::Relaxed);
+        }
+        let helpers = if self.stopped_waiting.load(Ordering::Relaxed) {
+            self.alive.load(Ordering::Acquire)
+        } else {
+            self.spawned.load(Ordering::Relaxed)
+        };
+        let wanted = n.min(1 + helpers);
+        if wanted == 1 {
+            f(&Member {
+                team: self,
+                rank: 0,
+                size: 1,
+            });
+            return;
+        }
+        self.gang_size.store(0, Ordering::Relaxed);
+        let join = |rank: usize| {
+            // Joined: the lead closes the gang soon (it waits for nothing else).
+            let mut backoff = Backoff::default();
+            let size = loop {
+                let s = self.gang_size.load(Ordering::Acquire);
+                if s != 0 {
+                    break s;
+                }
+                backoff.wait();
+            };
+            if rank < size {
+                f(&Member { team: self, rank, size });
+            }
+        };
+        let task: Task<'_> = &join;
+        let gen_next = (self.state.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xFFFF_FFFF;
+        self.done.store(0, Ordering::Relaxed);
+        // As in `run`: the job outlives every claim on this generation. Rank 0 is the
+        // lead's, claimed in the published state itself.
+        self.job.store(&task as *const Task<'_> as *mut (), Ordering::Release);
+        let open = (gen_next << 32) | ((n as u64) << COUNT_BITS);
+        self.state.store(open | 1, Ordering::Release);
+        let start = Instant::now();
+        let mut spins = 0u32;
+        let size = loop {
+            let s = self.state.load(Ordering::Acquire);
+            let claimed = (s & COUNT_MASK) as usize;
+            // Close the gang when the running helpers have joined, or after the wait:
+            // claiming every task left turns latecomers away.
+            let late = {
+                spins += 1;
+                spins.is_multiple_of(64) && start.elapsed() > GANG_JOIN_WAIT
+            };
+            if (claimed >= wanted || late)
+                && self
+                    .state
+                    .compare_exchange(s, open | n as u64, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+            {
+                break claimed;
+            }
+            std::hint::spin_loop();
+        };
+        self.gang_size.store(size, Ordering::Release);
+        if size < wanted && self.alive.load(Ordering::Acquire) < self.spawned.load(Ordering::Relaxed) {
+            // A helper never started (its pool is busy): do not wait for it again.
+            self.stopped_waiting.store(true, Ordering::Relaxed);
+        }
+        // As in `run`, a panic of the lead's waits for the other members: they stop at
+        // their next barrier, which sees the team poisoned.
+        let lead = catch_unwind(AssertUnwindSafe(|| {
+            f(&Member {
+                team: self,
+                rank: 0,
+                size,
+            })
+        }));
+        if lead.is_err() {
+            self.poisoned.store(true, Ordering::Release);
+        }
+        // Members 1..size each claimed one task; the rest were closed out.
+        self.finish_job(size - 1, lead);
     }
 
     /// Lets the helpers return. Called once the lead has run its last job.
@@ -156,12 +328,67 @@ impl Team {
     }
 }
 
-/// Marks the team poisoned if a task unwinds, so the lead panics instead of waiting forever.
-struct Poison<'a>(&'a AtomicBool);
+/// One member of a gang (see [`Team::gang`]).
+pub(crate) struct Member<'t> {
+    team: &'t Team,
+    rank: usize,
+    size: usize,
+}
 
-impl Drop for Poison<'_> {
+impl Member<'_> {
+    /// This member's rank, `0..size` (the lead is 0).
+    pub(crate) fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// How many members the gang has.
+    pub(crate) fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Barrier `k` (1, 2, … in order): returns once every member has reached it. Writes a
+    /// member made before it are visible to every member after it.
+    ///
+    /// # Panics
+    /// If another member panicked.
+    pub(crate) fn sync(&self, k: u64) {
+        let arrived = &self.team.arrived[..self.size];
+        arrived[self.rank].0.store(k, Ordering::Release);
+        for (j, a) in arrived.iter().enumerate() {
+            if j == self.rank {
+                continue;
+            }
+            let mut backoff = Backoff::default();
+            while a.0.load(Ordering::Acquire) < k {
+                if self.team.poisoned.load(Ordering::Relaxed) {
+                    panic!("a training worker panicked");
+                }
+                backoff.wait();
+            }
+        }
+    }
+}
+
+/// Counts a helper out of [`Team::help`], however it leaves.
+struct Leave<'a>(&'a AtomicUsize);
+
+impl Drop for Leave<'_> {
     fn drop(&mut self) {
-        self.0.store(true, Ordering::Release);
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Counts a helper's task finished when it returns or unwinds; an unwinding task also
+/// marks the team poisoned (first, so the lead sees it once it sees the count), so the
+/// lead panics instead of waiting forever.
+struct Finished<'a>(&'a Team);
+
+impl Drop for Finished<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.poisoned.store(true, Ordering::Release);
+        }
+        self.0.done.fetch_add(1, Ordering::Release);
     }
 }
 
@@ -202,6 +429,7 @@ pub(crate) fn with_team<R>(helpers: usize, lead: impl FnOnce(&Team) -> R) -> R {
         let _fin = FinishOnDrop(&team);
         return lead(&team);
     }
+    team.spawned.store(helpers, Ordering::Relaxed);
     rayon::in_place_scope(|s| {
         let team = &team;
         for _ in 0..helpers {
@@ -256,6 +484,16 @@ impl<'a, T> Shared<'a, T> {
         unsafe { &mut *self.ptr.add(i) }
     }
 
+    /// Element `i`, shared.
+    ///
+    /// # Safety
+    /// No mutable reference to element `i` may be live while the result is.
+    pub(crate) unsafe fn get(&self, i: usize) -> &T {
+        assert!(i < self.len, "shared index {i} of {}", self.len);
+        // SAFETY: in bounds (asserted); the absence of writers is the caller's contract.
+        unsafe { &*self.ptr.add(i) }
+    }
+
     /// Elements `lo..hi`, mutably.
     ///
     /// # Safety
@@ -271,7 +509,6 @@ impl<'a, T> Shared<'a, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
 
     #[test]
     fn every_task_runs_once_per_job_with_any_helper_count() {
@@ -342,6 +579,160 @@ mod tests {
         });
         for (k, s) in sums.into_iter().enumerate() {
             assert_eq!(s, 200 * (3 + 3 * k));
+        }
+    }
+
+    #[test]
+    fn a_panicking_lead_task_unwinds_only_after_the_helpers_tasks() {
+        // The helpers' tasks use the job's closure, on the lead's stack: the lead's panic
+        // must not unwind past `run` (or `gang`) before they are done.
+        struct OnUnwind<'a>(&'a AtomicBool, &'a AtomicBool);
+        impl Drop for OnUnwind<'_> {
+            fn drop(&mut self) {
+                self.1.store(self.0.load(Ordering::SeqCst), Ordering::SeqCst);
+            }
+        }
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for gang in [false, true] {
+            let (helper_in, helper_done, seen) =
+                (AtomicBool::new(false), AtomicBool::new(false), AtomicBool::new(false));
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    with_team(1, |team| {
+                        wait_for_a_helper(team);
+                        let lead = std::thread::current().id();
+                        let _check = OnUnwind(&helper_done, &seen);
+                        // The lead fails once the helper is inside a task of the same job.
+                        let work = || {
+                            if std::thread::current().id() == lead {
+                                let start = Instant::now();
+                                while start.elapsed() < Duration::from_millis(50) {
+                                    if helper_in.load(Ordering::SeqCst) {
+                                        panic!("lead task failed");
+                                    }
+                                }
+                            } else {
+                                helper_in.store(true, Ordering::SeqCst);
+                                std::thread::sleep(Duration::from_millis(20));
+                                helper_done.store(true, Ordering::SeqCst);
+                            }
+                        };
+                        for _ in 0..1000 {
+                            if gang {
+                                team.gang(2, &|_| work());
+                            } else {
+                                team.run(2, &|_| work());
+                            }
+                        }
+                    })
+                })
+            }));
+            assert!(r.is_err(), "gang {gang}: the lead's panic was lost");
+            assert!(
+                seen.load(Ordering::SeqCst),
+                "gang {gang}: unwound before the helper's task ended"
+            );
+        }
+    }
+
+    /// Runs jobs until a helper has run a task of one (a new pool's worker may take a
+    /// while to start when other tests keep the cores busy; until then, gangs are the
+    /// lead alone), for at most 10 s.
+    fn wait_for_a_helper(team: &Team) {
+        let lead = std::thread::current().id();
+        let helped = AtomicBool::new(false);
+        let start = Instant::now();
+        while !helped.load(Ordering::Relaxed) && start.elapsed() < Duration::from_secs(10) {
+            team.run(2, &|_| {
+                if std::thread::current().id() != lead {
+                    helped.store(true, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            });
+        }
+    }
+
+    /// Runs gangs of up to `n` members on a pool of `threads` threads with `helpers`
+    /// helpers; each member checks at every barrier that every member's write before it
+    /// is visible. Returns the sizes the gangs had.
+    fn gangs(threads: usize, helpers: usize, n: usize, rounds: usize) -> Vec<usize> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            with_team(helpers, |team| {
+                if threads > 1 && helpers > 0 {
+                    wait_for_a_helper(team);
+                }
+                // Per barrier parity, per member: the last barrier it wrote before.
+                let slots: Vec<AtomicU64> = (0..2 * MAX_GANG).map(|_| AtomicU64::new(0)).collect();
+                let mut sizes = Vec::new();
+                for _ in 0..rounds {
+                    for v in &slots {
+                        v.store(0, Ordering::Relaxed);
+                    }
+                    let size = AtomicUsize::new(0);
+                    team.gang(n, &|m| {
+                        assert!(m.rank() < m.size() && m.size() <= n.min(MAX_GANG));
+                        if m.rank() == 0 {
+                            size.store(m.size(), Ordering::Relaxed);
+                        }
+                        for k in 1..=200u64 {
+                            let parity = (k % 2) as usize * MAX_GANG;
+                            slots[parity + m.rank()].store(k, Ordering::Relaxed);
+                            m.sync(k);
+                            for j in 0..m.size() {
+                                // A member writes this parity again only after the next
+                                // barrier, which waits for this member.
+                                assert_eq!(slots[parity + j].load(Ordering::Relaxed), k, "member {j}");
+                            }
+                        }
+                    });
+                    sizes.push(size.load(Ordering::Relaxed));
+                }
+                sizes
+            })
+        })
+    }
+
+    #[test]
+    fn gang_members_meet_at_every_barrier() {
+        // Ordering is checked in every gang; that gangs of two or more formed at all is
+        // checked over many tries (a helper the OS keeps off its core only shrinks one).
+        let sizes = gangs(2, 1, 2, 200);
+        assert!(sizes.iter().all(|&s| (1..=2).contains(&s)));
+        assert!(sizes.contains(&2), "no gang of two in 200: {sizes:?}");
+        let sizes = gangs(4, 3, 4, 50);
+        assert!(sizes.iter().any(|&s| s >= 2), "{sizes:?}");
+        assert_eq!(gangs(2, 1, 1, 5), vec![1; 5]);
+        assert_eq!(gangs(2, 0, 3, 5), vec![1; 5]);
+    }
+
+    #[test]
+    fn a_gang_on_a_busy_pool_is_the_lead_alone() {
+        // The helper task cannot start while the lead holds the pool's one thread.
+        assert_eq!(gangs(1, 1, 2, 20), vec![1; 20]);
+    }
+
+    #[test]
+    fn a_panicking_gang_member_panics_the_others_instead_of_hanging() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        for bad in [0, 1] {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                pool.install(|| {
+                    with_team(1, |team| {
+                        wait_for_a_helper(team);
+                        // Until a gang of two forms, nothing panics.
+                        for _ in 0..10_000 {
+                            team.gang(2, &|m| {
+                                if m.size() == 2 && m.rank() == bad {
+                                    panic!("member failed");
+                                }
+                                m.sync(1);
+                            });
+                        }
+                    })
+                })
+            }));
+            assert!(r.is_err(), "member {bad}'s panic was lost");
         }
     }
 
