@@ -33,11 +33,12 @@ const PREFETCH_BYTES: usize = 16 << 10;
 /// prefetch (see [`shard_lookahead`] and [`lookahead`]).
 pub(crate) type Batch<'b> = Option<(&'b [u32], &'b [u32])>;
 
+/// One shard's buffers. Aligned to two cache lines: shards (and their losses) of a step
+/// are written by different threads, which must not share a line.
+#[repr(align(128))]
 struct ShardBuf<T> {
     z: Vec<T>,
     xg: Vec<T>,
-    /// The shard's gradient: `plen` weights in the plan's layout, then `t` biases.
-    g: Vec<T>,
     loss: f64,
 }
 
@@ -55,28 +56,36 @@ pub(crate) struct Engine<'a, T> {
     /// Shard buffers: `shard_cap` of them, twice over for gang epochs (one set per step
     /// parity, see [`Engine::epoch`]).
     shards: Vec<ShardBuf<T>>,
+    /// The shards' gradients (`plen` weights in the plan's layout, then `t` biases), shard
+    /// `i`'s at [`Engine::grad`]`(i)`: each on its own cache lines, at an address known
+    /// without reading anything another thread writes.
+    grads: Vec<T>,
+    /// Where the first gradient starts in `grads` (a 128-byte boundary), and the distance
+    /// from one to the next.
+    grad_at: usize,
+    grad_stride: usize,
     /// The most shards a step has.
     shard_cap: usize,
     /// Class-split state, when the model is split by classes instead of rows.
     split: Option<Split<T>>,
-    /// The most look-ahead rows a gang member's sequence carries (0 unless gang epochs).
-    ahead_cap: usize,
+    /// Whether mini-batch epochs run as gang jobs (see [`Engine::gang_epochs`]).
+    gang: bool,
     /// Gang epochs (fused row shards on mini-batches, see [`Engine::epoch`]): one lane per
     /// gang member; empty otherwise.
     lanes: Vec<Lane<T>>,
-    /// The most rows a step has.
-    max_rows: usize,
+    /// Gang epochs: the epoch's order laid out member by member (see [`Engine::epoch`]),
+    /// rows and labels; empty otherwise.
+    lay_rows: Vec<u32>,
+    lay_labels: Vec<u32>,
 }
 
-/// A gang member's own state for [`Engine::epoch`].
+/// A gang member's own state for [`Engine::epoch`] (aligned like [`ShardBuf`]: each
+/// member writes its own at every step).
+#[repr(align(128))]
 struct Lane<T> {
     /// Its copy of the parameters, current and previous (every member's are equal).
     params: [Vec<T>; 2],
     cur: usize,
-    /// Its rows of the step, then the next step's first rows at the same places.
-    idx: Vec<u32>,
-    /// The labels of its rows of the step.
-    labels: Vec<u32>,
 }
 
 /// Why [`Engine::epoch`] stopped before the epoch's end.
@@ -143,7 +152,6 @@ impl<'a, T: Float> Engine<'a, T> {
                         0
                     }
                 ],
-                g: vec![T::ZERO; plen + t],
                 loss: 0.0,
             })
         };
@@ -178,11 +186,13 @@ impl<'a, T: Float> Engine<'a, T> {
             let sets = if minibatch && plan.fused { 2 } else { 1 };
             (0..sets * n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?
         };
-        let ahead_cap = if minibatch && plan.fused && split.is_none() {
-            shard_lookahead::<T>(d).min(max_rows)
-        } else {
-            0
-        };
+        let gang = minibatch && plan.fused && split.is_none();
+        let per_line = (128 / std::mem::size_of::<T>()).max(1);
+        let grad_stride = (plen + t).next_multiple_of(per_line);
+        let n_grads = shards.len().max(1);
+        let mut grads = vec![T::ZERO; checked_size(n_grads, grad_stride, "gradients")?.saturating_add(per_line)];
+        let grad_at = (128 - grads.as_ptr() as usize % 128) % 128 / std::mem::size_of::<T>();
+        grads.truncate(grad_at + n_grads * grad_stride);
         Ok(Engine {
             plan,
             x,
@@ -193,10 +203,14 @@ impl<'a, T: Float> Engine<'a, T> {
             cur: 0,
             shards,
             shard_cap: n_shards,
+            grads,
+            grad_at,
+            grad_stride,
             split,
-            ahead_cap,
+            gang,
             lanes: Vec::new(),
-            max_rows,
+            lay_rows: vec![0; if gang { x.rows() } else { 0 }],
+            lay_labels: vec![0; if gang { x.rows() } else { 0 }],
         })
     }
 
@@ -214,23 +228,26 @@ impl<'a, T: Float> Engine<'a, T> {
     pub(crate) fn set_threads(&mut self, threads: usize) {
         if self.gang_epochs() {
             let members = threads.min(MAX_GANG).min(self.shard_cap).max(1);
-            let rows = self.max_rows;
             let p = &self.params[self.cur];
             self.lanes = (0..members)
                 .map(|_| Lane {
                     params: [p.clone(), p.clone()],
                     cur: 0,
-                    idx: vec![0; rows + self.ahead_cap],
-                    labels: vec![0; rows],
                 })
                 .collect();
         }
     }
 
+    /// Where shard buffer `i`'s gradient lies in `grads`, as a function of `i`.
+    fn grad_ranges(&self) -> impl Fn(usize) -> std::ops::Range<usize> + Copy + Sync + use<T> {
+        let (at, stride, len) = (self.grad_at, self.grad_stride, self.plen + self.t);
+        move |i| at + i * stride..at + i * stride + len
+    }
+
     /// Whether the fit loop runs whole epochs through [`Engine::epoch`]: mini-batches on
     /// the fused plan in row shards.
     pub(crate) fn gang_epochs(&self) -> bool {
-        self.ahead_cap > 0
+        self.gang
     }
 
     /// One epoch of mini-batch steps over `order` (each entry `[row, label]`; steps of
@@ -263,9 +280,13 @@ impl<'a, T: Float> Engine<'a, T> {
         assert!(parts.iter().all(|p| p.n_shards <= cap), "engine sized for fewer rows");
         let ahead_max = shard_lookahead::<T>(d);
         let (start, before) = (&self.params[self.cur], &self.params[self.cur ^ 1]);
+        let gr = self.grad_ranges();
         let shards = Shared::new(&mut self.shards[..]);
+        let grads = Shared::new(&mut self.grads[..]);
         let members = self.lanes.len();
         let lanes = Shared::new(&mut self.lanes[..]);
+        let lay_rows = Shared::new(&mut self.lay_rows[..]);
+        let lay_labels = Shared::new(&mut self.lay_labels[..]);
         let outcome = std::sync::Mutex::new(Ok(0.0));
         team.gang(members, &|member: &Member<'_>| {
             let (rank, size) = (member.rank(), member.size());
@@ -274,6 +295,41 @@ impl<'a, T: Float> Engine<'a, T> {
             lane.params[0].copy_from_slice(start);
             lane.params[1].copy_from_slice(before);
             lane.cur = 0;
+            // The member's rows (and labels) of every step, in step order: read from the
+            // order once, so that a step reads its rows, and the kernels the next step's,
+            // from one contiguous list.
+            let mine = |q: usize| -> usize {
+                let full = span(parts[0], batch, q, size);
+                let last = span(parts[1], last_m, q, size);
+                (steps - 1) * (full.2 - full.1) + (last.2 - last.1)
+            };
+            let first: usize = (0..rank).map(mine).sum();
+            let count = mine(rank);
+            // SAFETY: members' lists are disjoint runs of the layout (each starts where
+            // the lower ranks' lists end), and only their member touches them.
+            let (my_rows, my_labels) = unsafe {
+                (
+                    lay_rows.range_mut(first, first + count),
+                    lay_labels.range_mut(first, first + count),
+                )
+            };
+            let mut at = 0;
+            for step in 0..steps {
+                let lo = step * batch;
+                let m = batch.min(n - lo);
+                let (_, t_lo, t_hi) = span(parts[usize::from(m != batch)], m, rank, size);
+                for ((r, l), e) in my_rows[at..]
+                    .iter_mut()
+                    .zip(&mut my_labels[at..])
+                    .zip(&order[lo + t_lo..lo + t_hi])
+                {
+                    (*r, *l) = (e[0], e[1]);
+                }
+                at += t_hi - t_lo;
+            }
+            debug_assert_eq!(at, count);
+            let (my_rows, my_labels) = (&*my_rows, &*my_labels);
+            let mut at = 0;
             let mut sum = 0.0;
             let mut result = Ok(());
             for step in 0..steps {
@@ -286,36 +342,19 @@ impl<'a, T: Float> Engine<'a, T> {
                 // members read a step's shards after its barrier while the fastest already
                 // writes the next step's.
                 let base = (step & 1) * cap;
-                let tasks = p.n_shards.min(size);
-                let own = if rank < tasks {
-                    rank * p.n_shards / tasks..(rank + 1) * p.n_shards / tasks
-                } else {
-                    0..0
-                };
+                let (own, t_lo, t_hi) = span(p, m, rank, size);
                 if !own.is_empty() {
                     let (s0, s1) = (own.start, own.end);
-                    let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
-                    let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
-                    let own = &order[lo + t_lo..lo + t_hi];
-                    // The member's rows, then the first `dist` rows at its places of the
-                    // next step (which it reads then), so row `i` of the sequence starts
-                    // row `i + dist` on its way, across the step's end.
-                    let dist = ahead_max.min(t_hi - t_lo);
-                    let next = &order[(hi + t_lo).min(n)..(hi + t_lo + dist).min(n)];
-                    let seq = &mut lane.idx[..own.len() + next.len()];
-                    for (o, e) in seq.iter_mut().zip(own.iter().chain(next)) {
-                        *o = e[0];
-                    }
-                    for (o, e) in lane.labels.iter_mut().zip(own) {
-                        *o = e[1];
-                    }
-                    let seq = &*seq;
-                    let labels = &lane.labels[..own.len()];
-                    // The order's entries this member copies two steps on.
-                    let later = (hi + batch + t_lo).min(n)..(hi + batch + t_hi).min(n);
-                    kernels::prefetch_row::<_, false>(&order[later]);
+                    // The member's rows, then the first `dist` rows it reads at the next
+                    // step (its list's next entries), so row `i` of the sequence starts row
+                    // `i + dist` on its way, across the step's end.
+                    let len = t_hi - t_lo;
+                    let dist = ahead_max.min(len);
+                    let seq = &my_rows[at..(at + len + dist).min(my_rows.len())];
+                    let labels = &my_labels[at..at + len];
+                    at += len;
                     if step == 0 {
-                        kernels::prefetch_rows(x, &seq[..own.len()], PREFETCH_BYTES);
+                        kernels::prefetch_rows(x, &seq[..len], PREFETCH_BYTES);
                     }
                     let cur = &lane.params[lane.cur];
                     let (wp, bp) = cur.split_at(plen);
@@ -323,7 +362,9 @@ impl<'a, T: Float> Engine<'a, T> {
                         // SAFETY: shard s of this step belongs to this member alone until
                         // the step's barrier; no member reads it before then.
                         let sh = unsafe { shards.get_mut(base + s) };
-                        let (gw, gb) = sh.g.split_at_mut(plen);
+                        // SAFETY: as for the shard above: its gradient is its own.
+                        let g = unsafe { grads.range_mut(gr(base + s).start, gr(base + s).end) };
+                        let (gw, gb) = g.split_at_mut(plen);
                         gb.iter_mut().for_each(|v| *v = T::ZERO);
                         let mut loss = 0.0;
                         let blocks = p.shard_blocks(s);
@@ -355,9 +396,11 @@ impl<'a, T: Float> Engine<'a, T> {
                 // step writes the other buffers, and the one after that waits for the next
                 // barrier, which every member reaches only after this reading).
                 let shard = |s: usize| unsafe { shards.get(base + s) };
+                // SAFETY: as above.
+                let grad = |s: usize| unsafe { grads.range(gr(base + s).start, gr(base + s).end) };
                 // The other members' gradients: every line requested at once.
                 for s in (0..p.n_shards).filter(|&s| !own.contains(&s)) {
-                    kernels::prefetch_row::<_, true>(&shard(s).g);
+                    kernels::prefetch_row::<_, true>(grad(s));
                 }
                 let loss: f64 = (0..p.n_shards).map(|s| shard(s).loss).sum();
                 if !loss.is_finite() || loss / m as f64 > explode {
@@ -366,7 +409,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 }
                 let [p0, p1] = &mut lane.params;
                 let (cur, next) = if lane.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
-                let finite = apply_update(cur, next, p.n_shards, |s| &shard(s).g, lr);
+                let finite = apply_update(cur, next, p.n_shards, grad, lr);
                 if !finite {
                     result = Err(StepFault::Weights { step });
                     break;
@@ -445,11 +488,13 @@ impl<'a, T: Float> Engine<'a, T> {
         let plan = self.plan;
         let (wp, bp) = self.params[self.cur].split_at(plen);
         assert!(p.n_shards <= self.shards.len(), "engine sized for fewer rows");
+        let gr = self.grad_ranges();
         let shards = Shared::new(&mut self.shards[..p.n_shards]);
+        let grads = Shared::new(&mut self.grads[..]);
         team.run(p.n_shards, &|s| {
-            // SAFETY: shard s belongs to this task alone in this job.
-            let sh = unsafe { shards.get_mut(s) };
-            let (gw, gb) = sh.g.split_at_mut(plen);
+            // SAFETY: shard s, and its gradient, belong to this task alone in this job.
+            let (sh, g) = unsafe { (shards.get_mut(s), grads.range_mut(gr(s).start, gr(s).end)) };
+            let (gw, gb) = g.split_at_mut(plen);
             gb.iter_mut().for_each(|v| *v = T::ZERO);
             let mut loss = 0.0;
             let blocks = p.shard_blocks(s);
@@ -494,9 +539,10 @@ impl<'a, T: Float> Engine<'a, T> {
     fn shard_update(&mut self, team: &Team, m: usize, lr: T) -> bool {
         let n_shards = Partition::new::<T>(m, self.x.cols(), self.t).n_shards;
         let len = self.plen + self.t;
+        let gr = self.grad_ranges();
+        let grads = &self.grads;
         let [p0, p1] = &mut self.params;
         let (cur, next) = if self.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
-        let shards = &self.shards[..n_shards];
         let next = Shared::new(&mut next[..]);
         let bad = AtomicBool::new(false);
         team.run(len.div_ceil(UPDATE_CHUNK), &|c| {
@@ -504,9 +550,9 @@ impl<'a, T: Float> Engine<'a, T> {
             let hi = (lo + UPDATE_CHUNK).min(len);
             // SAFETY: task c is the only one touching elements lo..hi of `next` in this job.
             let out = unsafe { next.range_mut(lo, hi) };
-            out.copy_from_slice(&shards[0].g[lo..hi]);
-            for sh in &shards[1..] {
-                for (o, &g) in out.iter_mut().zip(&sh.g[lo..hi]) {
+            out.copy_from_slice(&grads[gr(0)][lo..hi]);
+            for s in 1..n_shards {
+                for (o, &g) in out.iter_mut().zip(&grads[gr(s)][lo..hi]) {
                     *o += g;
                 }
             }
@@ -666,6 +712,20 @@ impl<'a, T: Float> Engine<'a, T> {
         }
         b.copy_from_slice(bp);
     }
+}
+
+/// A gang member's part of a step of `m` rows in partition `p`: its shards and its rows
+/// `t_lo..t_hi` of the step (members `0..size` take consecutive runs of shards; members
+/// beyond the shard count take none).
+fn span(p: Partition, m: usize, rank: usize, size: usize) -> (std::ops::Range<usize>, usize, usize) {
+    let tasks = p.n_shards.min(size);
+    if rank >= tasks {
+        return (0..0, 0, 0);
+    }
+    let (s0, s1) = (rank * p.n_shards / tasks, (rank + 1) * p.n_shards / tasks);
+    let t_lo = (p.shard_blocks(s0).start * p.block_rows).min(m);
+    let t_hi = (p.shard_blocks(s1 - 1).end * p.block_rows).min(m);
+    (s0..s1, t_lo, t_hi)
 }
 
 /// `next = cur − lr·(g(0) + g(1) + … + g(k − 1))`, the gradients summed in that order (as

@@ -494,6 +494,16 @@ impl<'a, T> Shared<'a, T> {
         unsafe { &*self.ptr.add(i) }
     }
 
+    /// Elements `lo..hi`, shared.
+    ///
+    /// # Safety
+    /// No mutable reference to any of these elements may be live while the result is.
+    pub(crate) unsafe fn range(&self, lo: usize, hi: usize) -> &[T] {
+        assert!(lo <= hi && hi <= self.len, "shared range {lo}..{hi} of {}", self.len);
+        // SAFETY: in bounds (asserted); the absence of writers is the caller's contract.
+        unsafe { std::slice::from_raw_parts(self.ptr.add(lo), hi - lo) }
+    }
+
     /// Elements `lo..hi`, mutably.
     ///
     /// # Safety
