@@ -86,6 +86,8 @@ struct Lane<T> {
     /// Its copy of the parameters, current and previous (every member's are equal).
     params: [Vec<T>; 2],
     cur: usize,
+    /// Sums of shards that span members (see [`Tree::update`]); none for two members.
+    scratch: Vec<Vec<T>>,
 }
 
 /// Why [`Engine::epoch`] stopped before the epoch's end.
@@ -229,10 +231,13 @@ impl<'a, T: Float> Engine<'a, T> {
         if self.gang_epochs() {
             let members = threads.min(MAX_GANG).min(self.shard_cap).max(1);
             let p = &self.params[self.cur];
+            let depth = self.shard_cap.next_power_of_two().trailing_zeros() as usize;
+            let scratch = if members > 2 { depth + 2 } else { 0 };
             self.lanes = (0..members)
                 .map(|_| Lane {
                     params: [p.clone(), p.clone()],
                     cur: 0,
+                    scratch: vec![p.clone(); scratch],
                 })
                 .collect();
         }
@@ -343,6 +348,10 @@ impl<'a, T: Float> Engine<'a, T> {
                 // writes the next step's.
                 let base = (step & 1) * cap;
                 let (own, t_lo, t_hi) = span(p, m, rank, size);
+                let tree = Tree {
+                    shards: p.n_shards,
+                    members: size,
+                };
                 if !own.is_empty() {
                     let (s0, s1) = (own.start, own.end);
                     // The member's rows, then the first `dist` rows it reads at the next
@@ -390,6 +399,13 @@ impl<'a, T: Float> Engine<'a, T> {
                         }
                         sh.loss = loss;
                     }
+                    // The tree's sums over this member's shards, in place (see `Tree`).
+                    // SAFETY: the member's own buffers, as above.
+                    tree.reduce_own(s0, s1, 0, p.n_shards, &mut |to, from| unsafe {
+                        let src = grads.range(gr(base + from).start, gr(base + from).end);
+                        let dst = grads.range_mut(gr(base + to).start, gr(base + to).end);
+                        dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
+                    });
                 }
                 member.sync(step as u64 + 1);
                 // SAFETY: after the barrier no member writes this step's shards (the next
@@ -398,10 +414,12 @@ impl<'a, T: Float> Engine<'a, T> {
                 let shard = |s: usize| unsafe { shards.get(base + s) };
                 // SAFETY: as above.
                 let grad = |s: usize| unsafe { grads.range(gr(base + s).start, gr(base + s).end) };
-                // The other members' gradients: every line requested at once.
-                for s in (0..p.n_shards).filter(|&s| !own.contains(&s)) {
-                    kernels::prefetch_row::<_, true>(grad(s));
-                }
+                // The other members' sums: every line requested at once.
+                tree.published(0, p.n_shards, &mut |s| {
+                    if !own.contains(&s) {
+                        kernels::prefetch_row::<_, true>(grad(s));
+                    }
+                });
                 let loss: f64 = (0..p.n_shards).map(|s| shard(s).loss).sum();
                 if !loss.is_finite() || loss / m as f64 > explode {
                     result = Err(StepFault::Loss { step, loss, rows: m });
@@ -409,7 +427,7 @@ impl<'a, T: Float> Engine<'a, T> {
                 }
                 let [p0, p1] = &mut lane.params;
                 let (cur, next) = if lane.cur == 0 { (&*p0, p1) } else { (&*p1, p0) };
-                let finite = apply_update(cur, next, p.n_shards, grad, lr);
+                let finite = tree.update(cur, next, grad, &mut lane.scratch, lr);
                 if !finite {
                     result = Err(StepFault::Weights { step });
                     break;
@@ -728,38 +746,144 @@ fn span(p: Partition, m: usize, rank: usize, size: usize) -> (std::ops::Range<us
     (s0..s1, t_lo, t_hi)
 }
 
-/// `next = cur − lr·(g(0) + g(1) + … + g(k − 1))`, the gradients summed in that order (as
-/// [`Engine::update`] sums its shards); `false` when a result is not finite.
-fn apply_update<'g, T: Float>(cur: &[T], next: &mut [T], k: usize, g: impl Fn(usize) -> &'g [T], lr: T) -> bool {
+/// How a gang step sums its shards' gradients: by a fixed binary tree over the shards (the
+/// sum over shards `lo..hi` is the sum over `lo..mid` plus the sum over `mid..hi`, with
+/// `mid = (lo + hi) / 2`), which depends on the shard count only, so the result does not
+/// depend on the gang's size. Each member sums the nodes that lie within its own run of
+/// shards in place (a node's sum in the buffer of its first shard); after the barrier every
+/// member reads only the largest such nodes of the others (one buffer per other member
+/// when the runs are nodes, as two members' runs always are) and sums the nodes that span
+/// members itself. (Summing the shards in order instead had each member read every other
+/// shard's gradient: at batch 1024, four 2 KiB buffers per step from the other core.)
+#[derive(Clone, Copy)]
+struct Tree {
+    shards: usize,
+    members: usize,
+}
+
+impl Tree {
+    /// The member whose run holds shard `s`.
+    fn owner(&self, s: usize) -> usize {
+        let tasks = self.shards.min(self.members).max(1);
+        (0..tasks).rev().find(|&q| q * self.shards / tasks <= s).unwrap_or(0)
+    }
+
+    /// Whether one member holds all of shards `lo..hi`.
+    fn covered(&self, lo: usize, hi: usize) -> bool {
+        self.owner(lo) == self.owner(hi - 1)
+    }
+
+    /// The nodes under `lo..hi` that lie within the run `a..b`, bottom up: `add(to, from)`
+    /// adds the sum in buffer `from` to the one in buffer `to`.
+    fn reduce_own(&self, a: usize, b: usize, lo: usize, hi: usize, add: &mut impl FnMut(usize, usize)) {
+        if hi - lo <= 1 || b <= lo || hi <= a {
+            return;
+        }
+        let mid = (lo + hi) / 2;
+        self.reduce_own(a, b, lo, mid, add);
+        self.reduce_own(a, b, mid, hi, add);
+        if a <= lo && hi <= b {
+            add(lo, mid);
+        }
+    }
+
+    /// Calls `f` with the buffer of each largest one-member node under `lo..hi`.
+    fn published(&self, lo: usize, hi: usize, f: &mut impl FnMut(usize)) {
+        if self.covered(lo, hi) {
+            f(lo);
+        } else {
+            let mid = (lo + hi) / 2;
+            self.published(lo, mid, f);
+            self.published(mid, hi, f);
+        }
+    }
+
+    /// `next = cur − lr·(sum of all shards)`, reading the published sums through `grad`
+    /// (`scratch`: buffers for the nodes that span members, at least the tree's depth
+    /// plus two when there are more than two members); `false` when a result is not
+    /// finite.
+    fn update<'g, T: Float>(
+        &self,
+        cur: &[T],
+        next: &mut [T],
+        grad: impl Fn(usize) -> &'g [T],
+        scratch: &mut [Vec<T>],
+        lr: T,
+    ) -> bool {
+        let n = self.shards;
+        if self.covered(0, n) {
+            return apply_update(cur, next, grad(0), None, lr);
+        }
+        let mid = n / 2;
+        let [a, b, tmp @ ..] = scratch else {
+            // Two members' runs are the root's two halves.
+            return apply_update(cur, next, grad(0), Some(grad(mid)), lr);
+        };
+        let a: &[T] = if self.covered(0, mid) {
+            grad(0)
+        } else {
+            self.sum_into(0, mid, &grad, a, tmp);
+            a
+        };
+        let b: &[T] = if self.covered(mid, n) {
+            grad(mid)
+        } else {
+            self.sum_into(mid, n, &grad, b, tmp);
+            b
+        };
+        apply_update(cur, next, a, Some(b), lr)
+    }
+
+    /// The sum over shards `lo..hi`, a node that spans members, into `dst`.
+    fn sum_into<'g, T: Float>(
+        &self,
+        lo: usize,
+        hi: usize,
+        grad: &impl Fn(usize) -> &'g [T],
+        dst: &mut [T],
+        tmp: &mut [Vec<T>],
+    ) {
+        let mid = (lo + hi) / 2;
+        let left = self.covered(lo, mid);
+        if !left {
+            self.sum_into(lo, mid, grad, dst, tmp);
+        }
+        let (t0, rest) = tmp.split_first_mut().expect("scratch for the tree's depth");
+        let right: &[T] = if self.covered(mid, hi) {
+            grad(mid)
+        } else {
+            self.sum_into(mid, hi, grad, t0, rest);
+            t0
+        };
+        if left {
+            for ((d, &l), &r) in dst.iter_mut().zip(grad(lo)).zip(right) {
+                *d = l + r;
+            }
+        } else {
+            for (d, &r) in dst.iter_mut().zip(right) {
+                *d += r;
+            }
+        }
+    }
+}
+
+/// `next = cur − lr·a`, or `cur − lr·(a + b)`; `false` when a result is not finite.
+fn apply_update<T: Float>(cur: &[T], next: &mut [T], a: &[T], b: Option<&[T]>, lr: T) -> bool {
     let mut finite = true;
     let mut step = |o: &mut T, c: T, sum: T| {
         let v = c - lr * sum;
         *o = v;
         finite &= v.is_finite();
     };
-    match k {
-        1 => {
-            for ((o, &c), &a) in next.iter_mut().zip(cur).zip(g(0)) {
+    match b {
+        None => {
+            for ((o, &c), &a) in next.iter_mut().zip(cur).zip(a) {
                 step(o, c, a);
             }
         }
-        2 => {
-            for (((o, &c), &a), &b) in next.iter_mut().zip(cur).zip(g(0)).zip(g(1)) {
+        Some(b) => {
+            for (((o, &c), &a), &b) in next.iter_mut().zip(cur).zip(a).zip(b) {
                 step(o, c, a + b);
-            }
-        }
-        _ => {
-            for ((o, &a), &b) in next.iter_mut().zip(g(0)).zip(g(1)) {
-                *o = a + b;
-            }
-            for s in 2..k - 1 {
-                for (o, &v) in next.iter_mut().zip(g(s)) {
-                    *o += v;
-                }
-            }
-            for ((o, &c), &v) in next.iter_mut().zip(cur).zip(g(k - 1)) {
-                let sum = *o + v;
-                step(o, c, sum);
             }
         }
     }
@@ -844,7 +968,7 @@ fn store<T: Float>(plan: &Plan, p: &mut [T], w: &Matrix<T>, b: &[T]) {
 mod tests {
     use super::*;
     use crate::rng::Rng;
-    use crate::train::team::{helpers_for, with_team};
+    use crate::train::team::with_team;
 
     /// A random problem with features scaled by `scale`, and a fixed order of its rows.
     fn problem(n: usize, d: usize, t: usize, scale: f32) -> (Matrix<f32>, Vec<u32>, Vec<[u32; 2]>) {
@@ -873,8 +997,9 @@ mod tests {
         assert!(engine.gang_epochs());
         let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
         pool.install(|| {
-            let helpers = helpers_for(engine.max_tasks());
-            engine.set_threads(helpers + 1);
+            // As many threads as asked, even beyond the cores: gangs of three and more.
+            let helpers = threads - 1;
+            engine.set_threads(threads);
             with_team(helpers, |team| {
                 let mut out = Vec::new();
                 for &(order, lr, explode) in runs {
@@ -898,6 +1023,7 @@ mod tests {
         let (x, y, order) = problem(n, 24, 5, 1.0);
         assert_eq!(Partition::new::<f32>(batch, 24, 5).n_shards, 4);
         let first = &order[..n - 464];
+        let mut one = None;
         for threads in [1, 2, 3] {
             let runs = epochs(
                 threads,
@@ -906,6 +1032,9 @@ mod tests {
                 batch,
                 &[(&order, 0.5, f64::INFINITY), (&order, 0.5, -1.0)],
             );
+            // Gangs of one, two and three members (whose tree sums of the 4 shards are read
+            // differently) give the same bits.
+            assert_eq!(one.get_or_insert_with(|| runs.clone()), &runs, "threads {threads}");
             // The epoch without its last step ends where the whole one's last step began.
             let short = epochs(threads, &x, &y, batch, &[(first, 0.5, f64::INFINITY)]);
             let (ok, after, before) = &runs[0];
@@ -920,6 +1049,50 @@ mod tests {
                 "{fault:?}"
             );
             assert_eq!((cur, prev), (after, before), "threads {threads}");
+        }
+    }
+
+    #[test]
+    fn the_tree_sum_is_the_same_for_every_gang_size() {
+        // Each member sums its own run in place; the update then reads what they publish.
+        // Every gang size must give the bits of one member's whole tree, and that is the
+        // tree's sum of the shards in exact arithmetic (checked against f64 sums).
+        let mut rng = Rng::new(3);
+        let len = 37;
+        for shards in 1..=16 {
+            let g: Vec<Vec<f32>> = (0..shards)
+                .map(|_| (0..len).map(|_| rng.normal() as f32).collect())
+                .collect();
+            let cur: Vec<f32> = (0..len).map(|_| rng.normal() as f32).collect();
+            let run = |members: usize| {
+                let tree = Tree { shards, members };
+                let mut bufs = g.clone();
+                for q in 0..members.min(shards) {
+                    let (a, b) = (q * shards / members.min(shards), (q + 1) * shards / members.min(shards));
+                    tree.reduce_own(a, b, 0, shards, &mut |to, from| {
+                        let src = bufs[from].clone();
+                        bufs[to].iter_mut().zip(&src).for_each(|(d, &v)| *d += v);
+                    });
+                }
+                let mut seen = Vec::new();
+                tree.published(0, shards, &mut |s| seen.push(s));
+                assert!(seen.len() <= members.min(shards) * 4, "{seen:?}");
+                let mut next = vec![0f32; len];
+                let mut scratch = vec![vec![0f32; len]; if members > 2 { 6 } else { 0 }];
+                assert!(tree.update(&cur, &mut next, |s| &bufs[s][..], &mut scratch, 0.5));
+                next
+            };
+            let one = run(1);
+            for members in 2..=7 {
+                assert_eq!(run(members), one, "{shards} shards, {members} members");
+            }
+            for (i, &v) in one.iter().enumerate() {
+                let exact = cur[i] as f64 - 0.5 * g.iter().map(|s| s[i] as f64).sum::<f64>();
+                assert!(
+                    (v as f64 - exact).abs() < 1e-5 * (1.0 + exact.abs()),
+                    "{shards} shards: {v} vs {exact}"
+                );
+            }
         }
     }
 
