@@ -50,8 +50,8 @@ pub(crate) struct Rows<T> {
 impl<T> Rows<T> {
     /// The block's first `block` rows; an index list longer than that names in its tail
     /// the rows that come next, and row `i` then prefetches row `i + (len − block)` of the
-    /// list (the fit engine passes each mini-batch task's own rows followed by its rows
-    /// of the next step, so the look-ahead runs on across the step's end).
+    /// list (the fit engine passes each gang member's rows of the step followed by its
+    /// rows of the next step, so the look-ahead runs on across the step's end).
     #[inline(always)]
     fn new(base: *const T, stride: usize, idx: Option<&[u32]>, block: usize) -> Self {
         let bytes = (stride * core::mem::size_of::<T>()).max(1);

@@ -3,7 +3,8 @@
 //!
 //! A step is (1) the loss and partial gradients of the current parameters, one per shard
 //! of the batch ([`Partition`]), then (2) the update `next = cur − lr·(G₀ + G₁ + …)`, the
-//! shard gradients summed in shard order. Both are a pure function of the shape, so the
+//! shard gradients summed in shard order (gang epochs: by a fixed tree over the shards,
+//! see `Tree`). Both are a pure function of the shape, so the
 //! result is bit-identical for any number of threads. The update writes the other buffer,
 //! so the parameters before the step stay available when the step diverges.
 //!
@@ -259,10 +260,11 @@ impl<'a, T: Float> Engine<'a, T> {
     /// `batch` rows, the last one shorter), run by a gang of the team: each member keeps
     /// its own copy of the parameters, computes its run of each step's row shards, meets
     /// the others at one barrier per step, and then applies the whole update to its own
-    /// copy (the shards' gradients summed in shard order, as [`Engine::update`] does), so
-    /// no parameter crosses between cores and a step costs one hand-off instead of a job
-    /// to publish, a reduction, and a second job. Every member computes the same values
-    /// in the same order, so the result is the same for any gang size.
+    /// copy (the shards' gradients summed by a fixed tree, see `Tree`), so no parameter
+    /// crosses between cores and a step costs one hand-off instead of a job to publish, a
+    /// reduction, and a second job. Every member computes the same values in the same
+    /// order, so the result is the same for any gang size. While a member waits at a
+    /// barrier it only spins.
     ///
     /// Returns the sum of the steps' loss sums, or where and why it stopped (a loss over
     /// `explode` per row, or not finite; a non-finite update).
