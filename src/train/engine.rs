@@ -336,6 +336,11 @@ impl<'a, T: Float> Engine<'a, T> {
             }
             debug_assert_eq!(at, count);
             let (my_rows, my_labels) = (&*my_rows, &*my_labels);
+            // Every row the kernels get from this list, checked once for the epoch.
+            assert!(
+                kernels::max_index(my_rows).is_none_or(|max| (max as usize) < x.rows()),
+                "row index out of range"
+            );
             let mut at = 0;
             let mut sum = 0.0;
             let mut result = Ok(());
@@ -383,21 +388,26 @@ impl<'a, T: Float> Engine<'a, T> {
                         for blk in blocks {
                             let b_lo = blk * p.block_rows - t_lo;
                             let b_hi = ((blk + 1) * p.block_rows).min(m) - t_lo;
-                            let ahead = (&seq[b_lo..(b_hi + dist).min(seq.len())], b_hi - b_lo);
-                            loss += kernels::block_step(
-                                &plan,
-                                x,
-                                Some(ahead),
-                                wp,
-                                t,
-                                bp,
-                                &labels[b_lo..b_hi],
-                                scale,
-                                &mut sh.z,
-                                gw,
-                                gb,
-                                blk == first,
-                            );
+                            let ahead = &seq[b_lo..(b_hi + dist).min(seq.len())];
+                            // SAFETY: `ahead` is part of the member's list, whose every
+                            // index was checked against X's rows above.
+                            loss += unsafe {
+                                kernels::fused_step_unscanned(
+                                    &plan,
+                                    x,
+                                    ahead,
+                                    b_hi - b_lo,
+                                    wp,
+                                    t,
+                                    bp,
+                                    &labels[b_lo..b_hi],
+                                    scale,
+                                    &mut sh.z,
+                                    gw,
+                                    gb,
+                                    blk == first,
+                                )
+                            };
                         }
                         sh.loss = loss;
                     }
@@ -1095,6 +1105,18 @@ mod tests {
                     "{shards} shards: {v} vs {exact}"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn a_gang_epoch_checks_its_rows_once_and_panics_on_one_outside_x() {
+        // The kernels then skip the per-block scan of the index lists.
+        let (n, batch) = (1000, 256);
+        let (x, y, mut order) = problem(n, 16, 5, 1.0);
+        order[700] = [n as u32, 0];
+        for threads in [1, 2] {
+            let r = std::panic::catch_unwind(|| epochs(threads, &x, &y, batch, &[(&order, 0.5, f64::INFINITY)]));
+            assert!(r.is_err(), "threads {threads}");
         }
     }
 
