@@ -879,8 +879,30 @@ impl Tree {
     }
 }
 
-/// `next = cur − lr·a`, or `cur − lr·(a + b)`; `false` when a result is not finite.
+/// `next = cur − lr·a`, or `cur − lr·(a + b)`; `false` when a result is not finite. In
+/// AVX-512 code where the CPU has it (the crate builds for baseline x86-64, whose SSE2
+/// code this loop otherwise gets; it runs once per step on every member's path).
 fn apply_update<T: Float>(cur: &[T], next: &mut [T], a: &[T], b: Option<&[T]>, lr: T) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU has AVX-512F, checked just above.
+        return unsafe { apply_update_avx512(cur, next, a, b, lr) };
+    }
+    apply_update_body(cur, next, a, b, lr)
+}
+
+/// [`apply_update`] compiled for AVX-512.
+///
+/// # Safety
+/// The CPU must have AVX-512F.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn apply_update_avx512<T: Float>(cur: &[T], next: &mut [T], a: &[T], b: Option<&[T]>, lr: T) -> bool {
+    apply_update_body(cur, next, a, b, lr)
+}
+
+#[inline(always)]
+fn apply_update_body<T: Float>(cur: &[T], next: &mut [T], a: &[T], b: Option<&[T]>, lr: T) -> bool {
     let mut finite = true;
     let mut step = |o: &mut T, c: T, sum: T| {
         let v = c - lr * sum;
