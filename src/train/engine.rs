@@ -58,7 +58,7 @@ pub(crate) struct Engine<'a, T> {
     /// parity, see [`Engine::epoch`]).
     shards: Vec<ShardBuf<T>>,
     /// The shards' gradients (`plen` weights in the plan's layout, then `t` biases), shard
-    /// `i`'s at [`Engine::grad`]`(i)`: each on its own cache lines, at an address known
+    /// `i`'s at `grad_ranges()(i)`: each on its own cache lines, at an address known
     /// without reading anything another thread writes.
     grads: Vec<T>,
     /// Where the first gradient starts in `grads` (a 128-byte boundary), and the distance
@@ -182,14 +182,14 @@ impl<'a, T: Float> Engine<'a, T> {
         } else {
             None
         };
+        let gang = minibatch && plan.fused && split.is_none();
         // Gang epochs keep two sets of shard buffers, one per step parity (see `epoch`).
         let shards = if split.is_some() {
             Vec::new()
         } else {
-            let sets = if minibatch && plan.fused { 2 } else { 1 };
+            let sets = if gang { 2 } else { 1 };
             (0..sets * n_shards).map(|_| shard()).collect::<Result<Vec<_>>>()?
         };
-        let gang = minibatch && plan.fused && split.is_none();
         let per_line = (128 / std::mem::size_of::<T>()).max(1);
         let grad_stride = (plen + t).next_multiple_of(per_line);
         let n_grads = shards.len().max(1);
@@ -827,9 +827,12 @@ impl Tree {
             return apply_update(cur, next, grad(0), None, lr);
         }
         let mid = n / 2;
-        let [a, b, tmp @ ..] = scratch else {
-            // Two members' runs are the root's two halves.
+        if self.covered(0, mid) && self.covered(mid, n) {
+            // As with two members, whose runs are the root's two halves.
             return apply_update(cur, next, grad(0), Some(grad(mid)), lr);
+        }
+        let [a, b, tmp @ ..] = scratch else {
+            panic!("no scratch for sums spanning {} members", self.members);
         };
         let a: &[T] = if self.covered(0, mid) {
             grad(0)

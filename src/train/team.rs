@@ -110,14 +110,7 @@ impl Team {
             return;
         }
         let task: Task<'_> = f;
-        let gen_next = (self.state.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xFFFF_FFFF;
-        self.done.store(0, Ordering::Relaxed);
-        // The pointer is read by helpers only after a successful claim on this generation,
-        // and this function does not return before every claimed task is done, so `task`
-        // outlives every use.
-        self.job.store(&task as *const Task<'_> as *mut (), Ordering::Release);
-        self.state
-            .store((gen_next << 32) | ((n as u64) << COUNT_BITS), Ordering::Release);
+        let gen_next = self.publish(&task, n, 0);
         let mut ran = 0usize;
         // A task that panics on the lead must not unwind past helpers still running the
         // job's other tasks (they use `task`): the lead closes the job, waits for them,
@@ -137,6 +130,22 @@ impl Team {
             }
         };
         self.finish_job(others, lead);
+    }
+
+    /// Publishes `task` as a new generation's job of `n` tasks, the first `claimed` of them
+    /// already taken by the lead; returns the generation. The pointer is read by helpers
+    /// only after a successful claim on this generation, and neither `run` nor `gang`
+    /// returns (or unwinds) before every claimed task has ended, so `task` outlives every
+    /// use.
+    fn publish(&self, task: &Task<'_>, n: usize, claimed: usize) -> u64 {
+        let generation = (self.state.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xFFFF_FFFF;
+        self.done.store(0, Ordering::Relaxed);
+        self.job.store(task as *const Task<'_> as *mut (), Ordering::Release);
+        self.state.store(
+            (generation << 32) | ((n as u64) << COUNT_BITS) | claimed as u64,
+            Ordering::Release,
+        );
+        generation
     }
 
     /// Claims every task left of generation `generation` (a job of `n` tasks), so no
@@ -273,34 +282,20 @@ impl Team {
             }
         };
         let task: Task<'_> = &join;
-        let gen_next = (self.state.load(Ordering::Relaxed) >> 32).wrapping_add(1) & 0xFFFF_FFFF;
-        self.done.store(0, Ordering::Relaxed);
-        // As in `run`: the job outlives every claim on this generation. Rank 0 is the
-        // lead's, claimed in the published state itself.
-        self.job.store(&task as *const Task<'_> as *mut (), Ordering::Release);
-        let open = (gen_next << 32) | ((n as u64) << COUNT_BITS);
-        self.state.store(open | 1, Ordering::Release);
+        // Rank 0 is the lead's, claimed in the published state itself.
+        let generation = self.publish(&task, n, 1);
+        // Close the gang once the running helpers have joined, or after the wait: closing
+        // claims every task left, which turns latecomers away.
         let start = Instant::now();
         let mut spins = 0u32;
-        let size = loop {
-            let s = self.state.load(Ordering::Acquire);
-            let claimed = (s & COUNT_MASK) as usize;
-            // Close the gang when the running helpers have joined, or after the wait:
-            // claiming every task left turns latecomers away.
-            let late = {
-                spins += 1;
-                spins.is_multiple_of(64) && start.elapsed() > GANG_JOIN_WAIT
-            };
-            if (claimed >= wanted || late)
-                && self
-                    .state
-                    .compare_exchange(s, open | n as u64, Ordering::AcqRel, Ordering::Acquire)
-                    .is_ok()
-            {
-                break claimed;
+        while ((self.state.load(Ordering::Acquire) & COUNT_MASK) as usize) < wanted {
+            spins += 1;
+            if spins.is_multiple_of(64) && start.elapsed() > GANG_JOIN_WAIT {
+                break;
             }
             std::hint::spin_loop();
-        };
+        }
+        let size = self.close(generation, n);
         self.gang_size.store(size, Ordering::Release);
         if size < wanted && self.alive.load(Ordering::Acquire) < self.spawned.load(Ordering::Relaxed) {
             // A helper never started (its pool is busy): do not wait for it again.
