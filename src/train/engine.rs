@@ -20,6 +20,7 @@ use crate::float::Float;
 use crate::kernels::{self, Plan};
 use crate::matrix::{MatRef, Matrix};
 use crate::train::objective::Partition;
+use crate::train::order::Entry;
 use crate::train::team::{MAX_GANG, Member, Shared, Team};
 
 /// Parameters per update task: large enough to amortise a claim, small enough to share
@@ -268,10 +269,10 @@ impl<'a, T: Float> Engine<'a, T> {
     ///
     /// Returns the sum of the steps' loss sums, or where and why it stopped (a loss over
     /// `explode` per row, or not finite; a non-finite update).
-    pub(crate) fn epoch(
+    pub(crate) fn epoch<E: Entry>(
         &mut self,
         team: &Team,
-        order: &[[u32; 2]],
+        order: &[E],
         batch: usize,
         lr: T,
         explode: f64,
@@ -330,7 +331,7 @@ impl<'a, T: Float> Engine<'a, T> {
                     .zip(&mut my_labels[at..])
                     .zip(&order[lo + t_lo..lo + t_hi])
                 {
-                    (*r, *l) = (e[0], e[1]);
+                    (*r, *l) = (e.row(), e.label());
                 }
                 at += t_hi - t_lo;
             }

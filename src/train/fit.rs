@@ -9,6 +9,7 @@ use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
 use crate::train::engine::{Engine, StepFault};
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
+use crate::train::order::Order;
 use crate::train::team::{helpers_for, with_team};
 
 /// Training stops as diverged when a step's mean loss exceeds this multiple of `ln T`,
@@ -99,7 +100,7 @@ pub(crate) fn fit<T: Float>(
     let kernel = engine.plan().describe::<T>();
     // Mini-batch order: a fresh uniformly random permutation of the rows every epoch, from
     // one seeded stream, built whole at the epoch's start, in place, in two halves that
-    // the team's threads shuffle side by side (`build_order`). (It used to be built during
+    // the team's threads shuffle side by side (`order::build_order`). (It used to be built during
     // the epoch before, one part per step, as one more task of the step claimed by the
     // thread that finished its shard first: there its random swaps over the 8·N bytes of
     // the order missed the caches, which the epoch's reads of X kept flushing, and the part
@@ -108,15 +109,12 @@ pub(crate) fn fit<T: Float>(
     // per epoch (0.933×, 8 interleaved pairs), batch 1024 0.924×, one thread 0.933×, with
     // 4 MB less memory. In two halves on two threads: batch 256 0.961×, batch 1024 0.953×.)
     let mut rng = Rng::new(cfg.seed);
-    // Each entry of an order carries its row's label along (`[row, label]`), so a step
-    // reads its labels in order instead of gathering them from scattered places, and a
-    // swap while building touches one scattered cache line. Gang epochs (fused
-    // mini-batches) read the order directly, each thread its places of each step
+    // Each entry of an order carries its row's label along (see `order`). Gang epochs
+    // (fused mini-batches) read the order directly, each thread its places of each step
     // (`Engine::epoch`); other mini-batch steps copy their rows (and the next step's,
     // which the class-split kernels prefetch) and labels into `step_rows` and
     // `step_labels`.
-    let entry = |i: usize| [i as u32, labels[i]];
-    let mut perm: Vec<[u32; 2]> = if minibatch { vec![[0; 2]; n] } else { Vec::new() };
+    let mut perm = Order::new(n, t, minibatch);
     let mut halves: Vec<u64> = vec![0; if minibatch { n.div_ceil(64) } else { 0 }];
     let per_step = minibatch && !engine.gang_epochs();
     let mut step_rows: Vec<u32> = Vec::with_capacity(if per_step { 2 * batch } else { 0 });
@@ -143,7 +141,7 @@ pub(crate) fn fit<T: Float>(
             let mut epoch_loss = 0.0;
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
             if minibatch {
-                build_order(team, &mut rng, &mut halves, &mut perm, entry);
+                perm.build(team, &mut rng, &mut halves, labels);
             }
             // A step whose loss is not finite or exploded: go back one step (the current
             // parameters already give it).
@@ -164,7 +162,11 @@ pub(crate) fn fit<T: Float>(
                 diverged(epoch, epoch - 1, "the weights became non-finite")
             };
             if engine.gang_epochs() {
-                match engine.epoch(team, &perm, batch, lr, explode) {
+                let done = match &perm {
+                    Order::Packed(o) => engine.epoch(team, o, batch, lr, explode),
+                    Order::Pairs(o) => engine.epoch(team, o, batch, lr, explode),
+                };
+                match done {
                     Ok(sum) => epoch_loss = sum,
                     Err(StepFault::Loss { loss, rows, .. }) => return Err(bad_loss(&engine, w, b, loss, rows)),
                     Err(StepFault::Weights { .. }) => return Err(bad_weights(&engine, w, b)),
@@ -175,13 +177,10 @@ pub(crate) fn fit<T: Float>(
                         let lo = step * batch;
                         let hi = (lo + batch).min(n);
                         // The index list runs on one more batch: the kernels prefetch it.
-                        step_rows.clear();
-                        step_rows.extend(perm[lo..(hi + batch).min(n)].iter().map(|e| e[0]));
-                        step_labels.clear();
-                        step_labels.extend(perm[lo..hi].iter().map(|e| e[1]));
+                        perm.step_lists(lo, hi, (hi + batch).min(n), &mut step_rows, &mut step_labels);
                         // The order's entries the next step copies beyond these: on their way
                         // into L2 now, so that copy does not wait on memory.
-                        crate::kernels::prefetch_row::<_, false>(&perm[(hi + batch).min(n)..(hi + 2 * batch).min(n)]);
+                        perm.prefetch((hi + batch).min(n), (hi + 2 * batch).min(n));
                         (Some((&step_rows[..], &step_labels[..])), hi - lo)
                     } else {
                         (None, n)
@@ -247,64 +246,6 @@ pub(crate) fn fit<T: Float>(
     })
 }
 
-/// One epoch's order of the rows (`out[k] = entry(row at place k)`), a uniformly random
-/// permutation drawn from `rng`, built by the team in two halves side by side (Rao and
-/// Sandelius's method with two buckets):
-/// 1. `base = rng.next_u64()`; row `i` goes to half `b_i`, bit `i mod 64` of word
-///    `i div 64` of `Rng::new(base)`'s stream (one `next_u64` per 64 rows, in order);
-/// 2. the rows of half 0, in increasing order, fill places `0..c₀`, those of half 1 the
-///    rest;
-/// 3. half `h` is shuffled by [`Rng::shuffle`] on `Rng::new(base + 1 + h)`.
-///
-/// Each row's half is a fair coin and each half is shuffled uniformly, so every order is
-/// equally likely; the result depends on the stream only, not on which thread builds which
-/// half. `bits` holds N/64 words (allocated once per fit).
-fn build_order(
-    team: &crate::train::team::Team,
-    rng: &mut Rng,
-    bits: &mut [u64],
-    out: &mut [[u32; 2]],
-    entry: impl Fn(usize) -> [u32; 2] + Sync,
-) {
-    let n = out.len();
-    debug_assert_eq!(bits.len(), n.div_ceil(64));
-    let base = rng.next_u64();
-    let mut coins = Rng::new(base);
-    for w in bits.iter_mut() {
-        *w = coins.next_u64();
-    }
-    // The rows of the last word (all 64 bits when N is a multiple of 64).
-    let tail = if n.is_multiple_of(64) {
-        u64::MAX
-    } else {
-        (1u64 << (n % 64)) - 1
-    };
-    if let Some(last) = bits.last_mut() {
-        *last &= tail;
-    }
-    let c1: usize = bits.iter().map(|w| w.count_ones() as usize).sum();
-    let split = n - c1;
-    let bits = &*bits;
-    let out = crate::train::team::Shared::new(out);
-    team.run(2, &|half| {
-        let (lo, hi) = if half == 0 { (0, split) } else { (split, n) };
-        // SAFETY: the two tasks take the disjoint places 0..split and split..n.
-        let dst = unsafe { out.range_mut(lo, hi) };
-        let mut at = 0;
-        for (k, &w) in bits.iter().enumerate() {
-            // This half's rows of the word (past N, the complement's high bits are not rows).
-            let rows_here = if k + 1 == bits.len() { tail } else { u64::MAX };
-            let mut m = if half == 0 { !w & rows_here } else { w };
-            while m != 0 {
-                dst[at] = entry(k * 64 + m.trailing_zeros() as usize);
-                at += 1;
-                m &= m - 1;
-            }
-        }
-        Rng::new(base.wrapping_add(1 + half as u64)).shuffle(dst);
-    });
-}
-
 /// max over rows of ‖xᵢ‖₁ (f64 sums in a fixed order per row, so the result does not depend
 /// on the thread count), over the rayon pool.
 fn max_row_l1<T: Float>(x: MatRef<'_, T>) -> f64 {
@@ -325,79 +266,4 @@ fn max_row_l1<T: Float>(x: MatRef<'_, T>) -> f64 {
             acc.iter().sum::<f64>() + tail
         })
         .reduce(|| 0.0, f64::max)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::train::team::with_team;
-
-    /// The documented order, written out plainly (rows only).
-    fn plain(seed: u64, n: usize) -> Vec<u32> {
-        let base = Rng::new(seed).next_u64();
-        let mut coins = Rng::new(base);
-        let mut halves = [Vec::new(), Vec::new()];
-        let mut word = 0;
-        for i in 0..n {
-            if i % 64 == 0 {
-                word = coins.next_u64();
-            }
-            halves[((word >> (i % 64)) & 1) as usize].push(i as u32);
-        }
-        let mut out = Vec::new();
-        for (h, rows) in halves.iter_mut().enumerate() {
-            let mut r = Rng::new(base.wrapping_add(1 + h as u64));
-            for i in (1..rows.len()).rev() {
-                let j = r.below(i as u64 + 1) as usize;
-                rows.swap(i, j);
-            }
-            out.extend_from_slice(rows);
-        }
-        out
-    }
-
-    fn built(seed: u64, n: usize, helpers: usize) -> Vec<u32> {
-        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
-        let labels: Vec<u32> = (0..n as u32).map(|i| i % 7).collect();
-        let mut out = vec![[u32::MAX; 2]; n];
-        let mut bits = vec![0u64; n.div_ceil(64)];
-        pool.install(|| {
-            with_team(helpers, |team| {
-                build_order(team, &mut Rng::new(seed), &mut bits, &mut out, |i| {
-                    [i as u32, labels[i]]
-                })
-            })
-        });
-        assert!(out.iter().all(|e| e[1] == e[0] % 7), "labels travel with their rows");
-        out.iter().map(|e| e[0]).collect()
-    }
-
-    #[test]
-    fn the_order_is_the_documented_one_with_or_without_a_helper() {
-        for n in [1usize, 2, 63, 64, 65, 200, 5000] {
-            let want = plain(9, n);
-            let mut sorted = want.clone();
-            sorted.sort_unstable();
-            assert!(sorted.iter().enumerate().all(|(i, &r)| r as usize == i), "n {n}");
-            for helpers in [0, 1] {
-                assert_eq!(built(9, n, helpers), want, "n {n}, helpers {helpers}");
-            }
-        }
-    }
-
-    #[test]
-    fn orders_are_uniform() {
-        // All 24 orders of 4 rows equally often: chi-square with 23 degrees of freedom
-        // (0.1% critical value 49.7), for the documented order, which the test above shows
-        // the engine builds. A biased order (say, halves not shuffled) fails.
-        let draws = 24_000u64;
-        let mut counts = std::collections::HashMap::new();
-        for seed in 0..draws {
-            *counts.entry(plain(seed, 4)).or_insert(0usize) += 1;
-        }
-        assert_eq!(counts.len(), 24);
-        let e = draws as f64 / 24.0;
-        let chi2: f64 = counts.values().map(|&c| (c as f64 - e).powi(2) / e).sum();
-        assert!(chi2 < 49.7, "chi-square {chi2}");
-    }
 }

@@ -4,6 +4,7 @@ mod engine;
 pub mod fit;
 pub mod objective;
 pub mod optim;
+mod order;
 mod team;
 
 pub use fit::{FitConfig, FitReport};

@@ -83,7 +83,9 @@ pub fn ref_train(
             // word `base` of the seeded stream; row i's half is bit i of the stream
             // `Rng::new(base)` (64 bits a word); half 0's rows, then half 1's, each in
             // increasing order; half h shuffled by Fisher–Yates (i from len − 1 down to
-            // 1, j = below(i + 1)) on `Rng::new(base + 1 + h)`.
+            // 1, j uniform in 0..=i) on `Rng::new(base + 1 + h)`, with 32-bit draws, the
+            // low then the high half of each word, j = (x·(i + 1)) >> 32, drawn again from
+            // the low half of a fresh word while (x·(i + 1)) mod 2³² < 2³² mod (i + 1).
             let base = rng.next_u64();
             let mut coins = Rng::new(base);
             let mut word = 0u64;
@@ -97,9 +99,19 @@ pub fn ref_train(
             perm.clear();
             for (h, rows) in halves.iter_mut().enumerate() {
                 let mut r = Rng::new(base.wrapping_add(1 + h as u64));
+                let mut high: Option<u64> = None;
                 for i in (1..rows.len()).rev() {
-                    let j = r.below(i as u64 + 1) as usize;
-                    rows.swap(i, j);
+                    let x = high.take().unwrap_or_else(|| {
+                        let w = r.next_u64();
+                        high = Some(w >> 32);
+                        w & 0xffff_ffff
+                    });
+                    let bound = i as u64 + 1;
+                    let mut m = x * bound;
+                    while m % (1 << 32) < (1u64 << 32) % bound {
+                        m = (r.next_u64() & 0xffff_ffff) * bound;
+                    }
+                    rows.swap(i, (m >> 32) as usize);
                 }
                 perm.extend_from_slice(rows);
             }
