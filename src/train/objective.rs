@@ -47,13 +47,12 @@ impl Partition {
         // Blocks small enough for `want` shards: a mini-batch of a few hundred rows still
         // splits between threads even when one cache-sized block would hold it.
         let per_shard = rows.div_ceil(want);
-        // With at most two shards, two blocks per shard: a thread that has one shard of a
-        // mini-batch step then makes the next step's far row requests (issued by each
-        // block's backward pass, see `kernels::x86`) in two bursts, not one (500000×64×8 at
-        // batch 256, 2 threads: 0.90× and 0.95× with 64-row blocks against one 128-row
-        // block; with 8 shards, batch 1024, the smaller blocks cost 1.04×).
-        let per_block = if want <= 2 { per_shard.div_ceil(2) } else { per_shard };
-        let widest = cache_rows.min(per_block.next_multiple_of(16)).max(16);
+        // (Until 2026-12-05 a step of at most two shards split each shard into two blocks,
+        // so that a thread made the next step's far row requests, which each block's
+        // backward pass issues, in two bursts: on an Intel Xeon VM, 500000×64×8 at batch
+        // 256, 2 threads, 0.90× against one 128-row block. On the Zen 4 host one block per
+        // shard is faster: 0.976× and 0.934×, 6 interleaved pairs each, 0.94× in eight.)
+        let widest = cache_rows.min(per_shard.next_multiple_of(16)).max(16);
         // Shards are runs of whole blocks, so blocks that do not divide a shard's share
         // unbalance the shards (256 rows of 784 features in 48-row blocks: shards of 144
         // and 112 rows, and the step waits for the larger). Take the widest block (a
