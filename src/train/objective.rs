@@ -26,6 +26,8 @@ const MIN_SHARD_ROWS: usize = 128;
 const SHARD_GRADIENT_BUDGET: usize = 64 << 20;
 /// Target size of one row block of X, in bytes (it should stay in L2 between the two GEMMs).
 const BLOCK_BYTES: usize = 192 << 10;
+/// Rows of at most this many bytes are short (see [`Partition::new`]).
+const SHORT_ROW_BYTES: usize = 1024;
 /// Target size of one row block on the GEMM path (large class counts).
 const GEMM_BLOCK_BYTES: usize = 2 << 20;
 
@@ -47,12 +49,20 @@ impl Partition {
         // Blocks small enough for `want` shards: a mini-batch of a few hundred rows still
         // splits between threads even when one cache-sized block would hold it.
         let per_shard = rows.div_ceil(want);
-        // (Until 2026-12-05 a step of at most two shards split each shard into two blocks,
-        // so that a thread made the next step's far row requests, which each block's
-        // backward pass issues, in two bursts: on an Intel Xeon VM, 500000×64×8 at batch
-        // 256, 2 threads, 0.90× against one 128-row block. On the Zen 4 host one block per
-        // shard is faster: 0.976× and 0.934×, 6 interleaved pairs each, 0.94× in eight.)
-        let widest = cache_rows.min(per_shard.next_multiple_of(16)).max(16);
+        // With at most two shards of rows longer than 1 KiB, two blocks per shard (the
+        // class-split steps of 20000×2000×100 at batch 256 have run 64-row blocks since
+        // stop 11; 128-row blocks measured 1.036× and 0.997×, noise). Short rows keep one
+        // block per shard: on an Intel Xeon VM two blocks had measured 0.90× at
+        // 500000×64×8, batch 256 (a thread then made the next step's far row requests,
+        // which each block's backward pass issues, in two bursts), but on the Zen 4 host
+        // one block per shard is faster: 0.976× and 0.934×, 6 interleaved pairs each.
+        let short = d.saturating_mul(std::mem::size_of::<T>()) <= SHORT_ROW_BYTES;
+        let per_block = if want <= 2 && !short {
+            per_shard.div_ceil(2)
+        } else {
+            per_shard
+        };
+        let widest = cache_rows.min(per_block.next_multiple_of(16)).max(16);
         // Shards are runs of whole blocks, so blocks that do not divide a shard's share
         // unbalance the shards (256 rows of 784 features in 48-row blocks: shards of 144
         // and 112 rows, and the step waits for the larger). Take the widest block (a
