@@ -114,7 +114,7 @@ pub(crate) fn fit<T: Float>(
     // (`Engine::epoch`); other mini-batch steps copy their rows (and the next step's,
     // which the class-split kernels prefetch) and labels into `step_rows` and
     // `step_labels`.
-    let mut perm = Order::new(n, t, minibatch);
+    let mut perm = Order::new(labels, t, minibatch);
     let mut halves: Vec<u64> = vec![0; if minibatch { n.div_ceil(64) } else { 0 }];
     let per_step = minibatch && !engine.gang_epochs();
     let mut step_rows: Vec<u32> = Vec::with_capacity(if per_step { 2 * batch } else { 0 });
@@ -141,7 +141,7 @@ pub(crate) fn fit<T: Float>(
             let mut epoch_loss = 0.0;
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
             if minibatch {
-                perm.build(team, &mut rng, &mut halves, labels);
+                perm.build(team, &mut rng, &mut halves);
             }
             // A step whose loss is not finite or exploded: go back one step (the current
             // parameters already give it).
@@ -163,8 +163,8 @@ pub(crate) fn fit<T: Float>(
             };
             if engine.gang_epochs() {
                 let done = match &perm {
-                    Order::Packed(o) => engine.epoch(team, o, batch, lr, explode),
-                    Order::Pairs(o) => engine.epoch(team, o, batch, lr, explode),
+                    Order::Packed(o, _) => engine.epoch(team, o, batch, lr, explode),
+                    Order::Pairs(o, _) => engine.epoch(team, o, batch, lr, explode),
                 };
                 match done {
                     Ok(sum) => epoch_loss = sum,

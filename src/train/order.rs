@@ -15,6 +15,8 @@ use crate::train::team::{Shared, Team};
 
 /// One place of an epoch's order: a row of X and its label.
 pub(crate) trait Entry: Copy + Default + Send + Sync {
+    /// The labels as the listing reads them (see [`Order::new`]).
+    type Label: Copy + Into<u32> + Sync;
     /// The entry of `row`, whose label is `label`.
     fn new(row: usize, label: u32) -> Self;
     /// Its row.
@@ -24,13 +26,15 @@ pub(crate) trait Entry: Copy + Default + Send + Sync {
     /// Lists, in increasing order, the rows `64·k + b` for which bit `b` of `masks[k]` is
     /// set, as entries into `dst` (exactly as many as the masks have bits set); `labels`
     /// holds every listed row's label.
-    fn list(masks: impl Iterator<Item = u64>, labels: &[u32], dst: &mut [Self]) {
+    fn list(masks: impl Iterator<Item = u64>, labels: &[Self::Label], dst: &mut [Self]) {
         list_scalar(masks, labels, dst);
     }
 }
 
-/// Rows below 2²⁴ with labels below 2⁸, packed as `row << 8 | label`.
+/// Rows below 2²⁴ with labels below 2⁸, packed as `row << 8 | label`; listed from byte
+/// labels.
 impl Entry for u32 {
+    type Label = u8;
     #[inline(always)]
     fn new(row: usize, label: u32) -> Self {
         debug_assert!(row < 1 << 24 && label < 1 << 8);
@@ -44,17 +48,19 @@ impl Entry for u32 {
     fn label(self) -> u32 {
         self & 0xff
     }
-    fn list(masks: impl Iterator<Item = u64>, labels: &[u32], dst: &mut [Self]) {
+    fn list(masks: impl Iterator<Item = u64>, labels: &[u8], dst: &mut [Self]) {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f") {
             let mut at = 0;
             for (k, m) in masks.enumerate() {
                 let n = m.count_ones() as usize;
                 assert!(at + n <= dst.len(), "more rows listed than places");
-                assert!(m == 0 || 64 * k + 63 - (m.leading_zeros() as usize) < labels.len());
-                // SAFETY: the CPU has AVX-512F (checked above); every row the mask names
-                // has a label (the last one is below labels.len(), asserted), and its n
-                // entries land in dst[at..at + n] (asserted in bounds).
+                // The vector reads the 16 labels from the group's first row on.
+                assert!(m == 0 || 64 * k + 64 - 16 * ((m.leading_zeros() as usize) / 16) <= labels.len());
+                // SAFETY: the CPU has AVX-512F (checked above); the labels of every
+                // 16-row group with a listed row are readable (asserted just above: the
+                // last such group ends within `labels`), and the word's n entries land in
+                // dst[at..at + n] (asserted in bounds).
                 unsafe { list_word_avx512(m, 64 * k, labels.as_ptr(), dst.as_mut_ptr().add(at)) };
                 at += n;
             }
@@ -66,6 +72,7 @@ impl Entry for u32 {
 
 /// Any row and label, as a pair.
 impl Entry for [u32; 2] {
+    type Label = u32;
     #[inline(always)]
     fn new(row: usize, label: u32) -> Self {
         [row as u32, label]
@@ -81,12 +88,12 @@ impl Entry for [u32; 2] {
 }
 
 /// [`Entry::list`], one set bit at a time.
-fn list_scalar<E: Entry>(masks: impl Iterator<Item = u64>, labels: &[u32], dst: &mut [E]) {
+fn list_scalar<E: Entry>(masks: impl Iterator<Item = u64>, labels: &[E::Label], dst: &mut [E]) {
     let mut at = 0;
     for (k, mut m) in masks.enumerate() {
         while m != 0 {
             let row = 64 * k + m.trailing_zeros() as usize;
-            dst[at] = E::new(row, labels[row]);
+            dst[at] = E::new(row, labels[row].into());
             at += 1;
             m &= m - 1;
         }
@@ -100,11 +107,11 @@ fn list_scalar<E: Entry>(masks: impl Iterator<Item = u64>, labels: &[u32], dst: 
 /// this way, measured in the epochs of 500000×64×8 at batch 256.)
 ///
 /// # Safety
-/// The CPU has AVX-512F; `labels` is readable at every row `base + b` of a set bit, `dst`
-/// writable for `popcount(m)` entries.
+/// The CPU has AVX-512F; `labels` is readable for the 16 rows from `base + 16c` for every
+/// group `c` of `m` with a set bit; `dst` writable for `popcount(m)` entries.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn list_word_avx512(m: u64, base: usize, labels: *const u32, dst: *mut u32) {
+unsafe fn list_word_avx512(m: u64, base: usize, labels: *const u8, dst: *mut u32) {
     use std::arch::x86_64::*;
     let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
     let mut at = 0;
@@ -114,12 +121,12 @@ unsafe fn list_word_avx512(m: u64, base: usize, labels: *const u32, dst: *mut u3
             continue;
         }
         let first = base + 16 * c;
-        // SAFETY: masked-off lanes are neither read nor written (they never fault); the
-        // lanes read are rows of set bits, whose labels are readable; the `popcount(sub)`
-        // lanes written are the next places of dst (the caller's contract).
+        // SAFETY: the group's 16 labels are readable (the caller's contract); masked-off
+        // lanes are not written; the `popcount(sub)` lanes written are the next places of
+        // dst (the caller's contract).
         unsafe {
             let rows = _mm512_add_epi32(iota, _mm512_set1_epi32(first as i32));
-            let lab = _mm512_maskz_loadu_epi32(sub, labels.wrapping_add(first).cast());
+            let lab = _mm512_cvtepu8_epi32(_mm_loadu_si128(labels.add(first).cast()));
             let e = _mm512_or_si512(_mm512_slli_epi32::<8>(rows), lab);
             let packed = _mm512_maskz_compress_epi32(sub, e);
             let n = sub.count_ones();
@@ -130,28 +137,35 @@ unsafe fn list_word_avx512(m: u64, base: usize, labels: *const u32, dst: *mut u3
 }
 
 /// An epoch's order, in the entry type the data allows (see [`Entry`]).
-pub(crate) enum Order {
-    Packed(Vec<u32>),
-    Pairs(Vec<[u32; 2]>),
+pub(crate) enum Order<'l> {
+    /// Packed entries, and the labels as bytes (N of them, then 16 spare bytes that the
+    /// vector listing may read past the last row): a quarter of the bytes that the two
+    /// threads read every epoch to list their halves.
+    Packed(Vec<u32>, Vec<u8>),
+    Pairs(Vec<[u32; 2]>, &'l [u32]),
 }
 
-impl Order {
-    /// An order of `n` places (none for full batches) for labels below `t`.
-    pub(crate) fn new(n: usize, t: usize, minibatch: bool) -> Order {
-        let n_alloc = if minibatch { n } else { 0 };
+impl<'l> Order<'l> {
+    /// An order of `n` places (none for full batches) for `labels`, each below `t`.
+    pub(crate) fn new(labels: &'l [u32], t: usize, minibatch: bool) -> Order<'l> {
+        let n = labels.len();
+        if !minibatch {
+            return Order::Pairs(Vec::new(), labels);
+        }
         if n <= 1 << 24 && t <= 1 << 8 {
-            Order::Packed(vec![0; n_alloc])
+            let bytes = labels.iter().map(|&l| l as u8).chain([0; 16]).collect();
+            Order::Packed(vec![0; n], bytes)
         } else {
-            Order::Pairs(vec![[0; 2]; n_alloc])
+            Order::Pairs(vec![[0; 2]; n], labels)
         }
     }
 
     /// Builds the next epoch's order from `rng` (see [`build_order`]); `bits` holds N/64
     /// words (allocated once per fit).
-    pub(crate) fn build(&mut self, team: &Team, rng: &mut Rng, bits: &mut [u64], labels: &[u32]) {
+    pub(crate) fn build(&mut self, team: &Team, rng: &mut Rng, bits: &mut [u64]) {
         match self {
-            Order::Packed(o) => build_order(team, rng, bits, o, labels),
-            Order::Pairs(o) => build_order(team, rng, bits, o, labels),
+            Order::Packed(o, labels) => build_order(team, rng, bits, o, labels),
+            Order::Pairs(o, labels) => build_order(team, rng, bits, o, labels),
         }
     }
 
@@ -165,16 +179,16 @@ impl Order {
             labels.extend(o[lo..hi].iter().map(|e| e.label()));
         }
         match self {
-            Order::Packed(o) => lists(o, lo, hi, ahead, rows, labels),
-            Order::Pairs(o) => lists(o, lo, hi, ahead, rows, labels),
+            Order::Packed(o, _) => lists(o, lo, hi, ahead, rows, labels),
+            Order::Pairs(o, _) => lists(o, lo, hi, ahead, rows, labels),
         }
     }
 
     /// Asks for the entries of places `lo..hi` into L2.
     pub(crate) fn prefetch(&self, lo: usize, hi: usize) {
         match self {
-            Order::Packed(o) => crate::kernels::prefetch_row::<_, false>(&o[lo..hi]),
-            Order::Pairs(o) => crate::kernels::prefetch_row::<_, false>(&o[lo..hi]),
+            Order::Packed(o, _) => crate::kernels::prefetch_row::<_, false>(&o[lo..hi]),
+            Order::Pairs(o, _) => crate::kernels::prefetch_row::<_, false>(&o[lo..hi]),
         }
     }
 }
@@ -191,7 +205,7 @@ impl Order {
 /// Each row's half is a fair coin and each half is shuffled uniformly, so every order is
 /// equally likely; the result depends on the stream only, not on which thread builds which
 /// half. `bits` holds N/64 words.
-pub(crate) fn build_order<E: Entry>(team: &Team, rng: &mut Rng, bits: &mut [u64], out: &mut [E], labels: &[u32]) {
+pub(crate) fn build_order<E: Entry>(team: &Team, rng: &mut Rng, bits: &mut [u64], out: &mut [E], labels: &[E::Label]) {
     let n = out.len();
     debug_assert_eq!(bits.len(), n.div_ceil(64));
     let base = rng.next_u64();
@@ -257,21 +271,23 @@ mod tests {
         out
     }
 
-    fn built<E: Entry>(seed: u64, n: usize, helpers: usize) -> Vec<u32> {
+    fn built(seed: u64, n: usize, helpers: usize, packed: bool) -> Vec<u32> {
         let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
         let labels: Vec<u32> = (0..n as u32).map(|i| i % 7).collect();
-        let mut out = vec![E::new(0, 6); n];
+        let mut order = Order::new(&labels, 7, true);
+        assert_eq!(matches!(order, Order::Packed(..)), n <= 1 << 24);
+        if !packed {
+            order = Order::Pairs(vec![[0, 6]; n], &labels);
+        }
         let mut bits = vec![0u64; n.div_ceil(64)];
-        pool.install(|| {
-            with_team(helpers, |team| {
-                build_order(team, &mut Rng::new(seed), &mut bits, &mut out, &labels)
-            })
-        });
+        pool.install(|| with_team(helpers, |team| order.build(team, &mut Rng::new(seed), &mut bits)));
+        let (mut rows, mut out_labels) = (Vec::new(), Vec::new());
+        order.step_lists(0, n, n, &mut rows, &mut out_labels);
         assert!(
-            out.iter().all(|e| e.label() == e.row() % 7),
+            rows.iter().zip(&out_labels).all(|(r, l)| *l == r % 7),
             "labels travel with their rows"
         );
-        out.iter().map(|e| e.row()).collect()
+        rows
     }
 
     #[test]
@@ -282,8 +298,8 @@ mod tests {
             sorted.sort_unstable();
             assert!(sorted.iter().enumerate().all(|(i, &r)| r as usize == i), "n {n}");
             for helpers in [0, 1] {
-                assert_eq!(built::<u32>(9, n, helpers), want, "n {n}, helpers {helpers}");
-                assert_eq!(built::<[u32; 2]>(9, n, helpers), want, "n {n}, helpers {helpers}");
+                assert_eq!(built(9, n, helpers, true), want, "n {n}, helpers {helpers}");
+                assert_eq!(built(9, n, helpers, false), want, "n {n}, helpers {helpers}");
             }
         }
     }
@@ -292,7 +308,8 @@ mod tests {
     fn the_vector_listing_equals_the_scalar_one() {
         // Masks with empty, full and partial 16-row groups, a last word short of 64 rows.
         let n: usize = 64 * 5 + 37;
-        let labels: Vec<u32> = (0..n as u32).map(|i| (i * 37) % 251).collect();
+        // Byte labels with the 16 spare bytes that `Order::new` adds.
+        let labels: Vec<u8> = (0..n).map(|i| ((i * 37) % 251) as u8).chain([0; 16]).collect();
         let masks = [
             0u64,
             u64::MAX,
@@ -319,7 +336,11 @@ mod tests {
             assert_eq!(fast[count], u32::MAX);
             let rows: Vec<u32> = fast[..count].iter().map(|e| e.row()).collect();
             assert!(rows.windows(2).all(|w| w[0] < w[1]));
-            assert!(fast[..count].iter().all(|e| e.label() == labels[e.row() as usize]));
+            assert!(
+                fast[..count]
+                    .iter()
+                    .all(|e| e.label() == u32::from(labels[e.row() as usize]))
+            );
         }
     }
 
