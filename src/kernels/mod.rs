@@ -28,6 +28,12 @@ use crate::matrix::{MatMut, MatRef};
 /// `matrixmultiply`'s packed GEMM wins (measured: see README, "Performance").
 pub const FUSED_MAX_CLASSES: usize = 128;
 
+/// Rows of at most this many bytes are short. Scattered short rows (mini-batches) get
+/// their far requests from the backward pass and a near request in the forward pass (see
+/// `x86`), and a mini-batch shard of them runs as one block (see
+/// [`crate::train::Partition::new`]).
+pub(crate) const SHORT_ROW_BYTES: usize = 1024;
+
 /// A kernel family for the training step.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Kernel {

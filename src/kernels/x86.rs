@@ -86,12 +86,12 @@ impl<T> Rows<T> {
     }
 
     /// Whether the rows are short and scattered: named by an index list, at most
-    /// [`NEAR_MAX_ROW_BYTES`] long. The forward kernels then request each row a tile ahead
+    /// [`SHORT_ROW_BYTES`](super::SHORT_ROW_BYTES) long. The forward kernels then request each row a tile ahead
     /// into L1 ([`prefetch_l1`]) and leave the far requests to the backward pass
     /// ([`request_line`]).
     #[inline(always)]
     fn near(&self, d: usize) -> bool {
-        !self.idx.is_null() && d * core::mem::size_of::<T>() <= NEAR_MAX_ROW_BYTES
+        !self.idx.is_null() && d * core::mem::size_of::<T>() <= super::SHORT_ROW_BYTES
     }
 
     /// Where to prefetch into L1 for row `i` of a tile of `r` rows: the row at the same
@@ -129,9 +129,6 @@ impl<T> Rows<T> {
         }
     }
 }
-
-/// Longest rows (bytes) that get the near request of [`prefetch_l1`].
-const NEAR_MAX_ROW_BYTES: usize = 1024;
 
 /// Asks for the line at `p` into L1 (a hint: it never faults).
 ///

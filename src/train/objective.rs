@@ -26,8 +26,6 @@ const MIN_SHARD_ROWS: usize = 128;
 const SHARD_GRADIENT_BUDGET: usize = 64 << 20;
 /// Target size of one row block of X, in bytes (it should stay in L2 between the two GEMMs).
 const BLOCK_BYTES: usize = 192 << 10;
-/// Rows of at most this many bytes are short (see [`Partition::new`]).
-const SHORT_ROW_BYTES: usize = 1024;
 /// Target size of one row block on the GEMM path (large class counts).
 const GEMM_BLOCK_BYTES: usize = 2 << 20;
 
@@ -56,7 +54,7 @@ impl Partition {
         // 500000×64×8, batch 256 (a thread then made the next step's far row requests,
         // which each block's backward pass issues, in two bursts), but on the Zen 4 host
         // one block per shard is faster: 0.976× and 0.934×, 6 interleaved pairs each.
-        let short = d.saturating_mul(std::mem::size_of::<T>()) <= SHORT_ROW_BYTES;
+        let short = d.saturating_mul(std::mem::size_of::<T>()) <= crate::kernels::SHORT_ROW_BYTES;
         let per_block = if want <= 2 && !short {
             per_shard.div_ceil(2)
         } else {

@@ -146,7 +146,8 @@ pub(crate) enum Order<'l> {
 }
 
 impl<'l> Order<'l> {
-    /// An order of `n` places (none for full batches) for `labels`, each below `t`.
+    /// An order with a place for each of `labels` (no places for full batches), each
+    /// label below `t`.
     pub(crate) fn new(labels: &'l [u32], t: usize, minibatch: bool) -> Order<'l> {
         let n = labels.len();
         if !minibatch {
