@@ -76,7 +76,9 @@ impl<T: Float> LogisticClassifierMultinomial<T> {
         self
     }
     /// `None` (the default) is full-batch gradient descent; `Some(B)` takes shuffled steps
-    /// of `B` rows (the last one shorter), reshuffled every epoch with the seed.
+    /// of `B` rows (the last one shorter), in a fresh order every epoch: a pseudo-random
+    /// permutation of the rows keyed from the seed and computed as the steps read it, so
+    /// mini-batches keep no state per row.
     pub fn batch_size(mut self, batch_size: Option<usize>) -> Self {
         self.batch_size = batch_size;
         self

@@ -93,58 +93,6 @@ impl Rng {
         self.each_draw_ahead(v, (1..len).rev(), |v, i, j| v.swap(i, j));
     }
 
-    /// Shuffles `v` in place by Fisher–Yates with 32-bit draws, two from each 64-bit word:
-    /// for `i` from `len − 1` down to 1, swap `v[i]` with `v[j]`, `j` uniform in `0..=i`.
-    /// Positions take their draws in pairs: `len − 1` and `len − 2` from one `next_u64`
-    /// (its low half, then its high half), `len − 3` and `len − 4` from the next, and so
-    /// on; a last odd position takes the low half of a word of its own. A position with
-    /// bound `b = i + 1` and draw `x` gets `j = (x·b) >> 32` (Lemire's method), except that
-    /// when `(x·b) mod 2³²` is below `2³² mod b` it draws again, from the low half of a
-    /// fresh `next_u64`, until it is not (so `j` is exactly uniform; for a few million
-    /// places this happens about once in a thousand shuffles).
-    ///
-    /// Every shuffle of `v` is equally likely, as with [`Rng::shuffle`], for about two
-    /// thirds of its time on half a million entries: one word feeds two positions, and a
-    /// 32-bit product replaces the 128-bit one (the epoch orders of mini-batch training).
-    ///
-    /// # Panics
-    /// If `v` has more than `u32::MAX` entries.
-    pub fn shuffle_pairs<T>(&mut self, v: &mut [T]) {
-        assert!(
-            v.len() <= u32::MAX as usize,
-            "shuffle_pairs takes at most u32::MAX entries"
-        );
-        let mut i = v.len();
-        while i >= 3 {
-            let w = self.next_u64();
-            let a = self.below_u32_from(w as u32, i as u32);
-            v.swap(i - 1, a);
-            let b = self.below_u32_from((w >> 32) as u32, (i - 1) as u32);
-            v.swap(i - 2, b);
-            i -= 2;
-        }
-        if i == 2 {
-            let w = self.next_u64();
-            let a = self.below_u32_from(w as u32, 2);
-            v.swap(1, a);
-        }
-    }
-
-    /// Uniform in `0..bound` (`bound ≥ 1`) from the 32-bit draw `x`, drawing again from the
-    /// low half of fresh words when `x` falls in the biased range (see
-    /// [`Rng::shuffle_pairs`]).
-    #[inline(always)]
-    fn below_u32_from(&mut self, x: u32, bound: u32) -> usize {
-        let mut m = u64::from(x) * u64::from(bound);
-        if (m as u32) < bound {
-            let threshold = bound.wrapping_neg() % bound;
-            while (m as u32) < threshold {
-                m = u64::from(self.next_u64() as u32) * u64::from(bound);
-            }
-        }
-        (m >> 32) as usize
-    }
-
     /// For each position `i` of `positions`, in order, draws `j = below(i + 1)` and runs
     /// `act(v, i, j)`. The draws are made in the same order, but [`PERM_AHEAD`] positions
     /// before their `act`, and each drawn place of `v` is prefetched then, so a shuffle of
@@ -284,65 +232,6 @@ mod tests {
             assert_eq!(v, plain, "len {len}");
             assert_eq!(q.next_u64(), r.next_u64(), "len {len}");
         }
-    }
-
-    /// [`Rng::shuffle_pairs`] as its documentation states it, one position at a time.
-    fn pairs_plain(seed: u64, len: usize) -> (Vec<u32>, u64) {
-        let mut v: Vec<u32> = (0..len as u32).collect();
-        let mut r = Rng::new(seed);
-        let mut high: Option<u32> = None;
-        for i in (1..len).rev() {
-            let x = high.take().unwrap_or_else(|| {
-                let w = r.next_u64();
-                high = Some((w >> 32) as u32);
-                w as u32
-            });
-            let bound = i as u64 + 1;
-            let mut m = u64::from(x) * bound;
-            while m % (1 << 32) < (1u64 << 32) % bound {
-                m = (r.next_u64() % (1 << 32)) * bound;
-            }
-            v.swap(i, (m >> 32) as usize);
-        }
-        (v, r.next_u64())
-    }
-
-    #[test]
-    fn shuffle_pairs_is_the_documented_shuffle_and_uniform() {
-        for len in [0usize, 1, 2, 3, 4, 5, 64, 999, 1000] {
-            let mut v: Vec<u32> = (0..len as u32).collect();
-            let mut r = Rng::new(23);
-            r.shuffle_pairs(&mut v);
-            let (want, next) = pairs_plain(23, len);
-            assert_eq!(v, want, "len {len}");
-            assert_eq!(r.next_u64(), next, "len {len}: the same words consumed");
-        }
-        // A draw in the biased range draws again: bound 3·2³⁰ leaves 2³² mod b = 2³⁰, and
-        // x = 0 gives (x·b) mod 2³² = 0 < 2³⁰.
-        let bound = 3u32 << 30;
-        let mut r = Rng::new(5);
-        let got = r.below_u32_from(0, bound);
-        let mut q = Rng::new(5);
-        let mut m = 0u64;
-        while m % (1 << 32) < 1 << 30 {
-            m = (q.next_u64() % (1 << 32)) * u64::from(bound);
-        }
-        assert_eq!(got, (m >> 32) as usize);
-        assert_eq!(r.next_u64(), q.next_u64());
-        // All 24 orders of 4 entries equally often (chi-square, 23 degrees of freedom,
-        // 0.1% critical value 49.7).
-        let mut counts = std::collections::HashMap::new();
-        let mut r = Rng::new(12);
-        let draws = 48_000;
-        for _ in 0..draws {
-            let mut p = [0u32, 1, 2, 3];
-            r.shuffle_pairs(&mut p);
-            *counts.entry(p).or_insert(0usize) += 1;
-        }
-        assert_eq!(counts.len(), 24);
-        let e = draws as f64 / 24.0;
-        let chi2: f64 = counts.values().map(|&c| (c as f64 - e).powi(2) / e).sum();
-        assert!(chi2 < 49.7, "chi-square {chi2}");
     }
 
     #[test]

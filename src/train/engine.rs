@@ -20,7 +20,7 @@ use crate::float::Float;
 use crate::kernels::{self, Plan};
 use crate::matrix::{MatRef, Matrix};
 use crate::train::objective::Partition;
-use crate::train::order::Entry;
+use crate::train::order::{Places, gather_labels, prefetch_labels};
 use crate::train::team::{MAX_GANG, Member, Shared, Team};
 
 /// Parameters per update task: large enough to amortise a claim, small enough to share
@@ -75,10 +75,8 @@ pub(crate) struct Engine<'a, T> {
     /// Gang epochs (fused row shards on mini-batches, see [`Engine::epoch`]): one lane per
     /// gang member; empty otherwise.
     lanes: Vec<Lane<T>>,
-    /// Gang epochs: the epoch's order laid out member by member (see [`Engine::epoch`]),
-    /// rows and labels; empty otherwise.
-    lay_rows: Vec<u32>,
-    lay_labels: Vec<u32>,
+    /// The most rows a step has.
+    max_rows: usize,
 }
 
 /// A gang member's own state for [`Engine::epoch`] (aligned like [`ShardBuf`]: each
@@ -90,6 +88,10 @@ struct Lane<T> {
     cur: usize,
     /// Sums of shards that span members (see [`Tree::update`]); none for two members.
     scratch: Vec<Vec<T>>,
+    /// Its rows of a step and of the next, and its labels of a step (see
+    /// [`Engine::epoch`]): room for its most places in two steps, and in one.
+    seq: Vec<u32>,
+    lab: Vec<u32>,
 }
 
 /// Why [`Engine::epoch`] stopped before the epoch's end.
@@ -144,6 +146,9 @@ impl<'a, T: Float> Engine<'a, T> {
         let mut p0 = vec![T::ZERO; plen + t];
         store(&plan, &mut p0, w, b);
         let (block_rows, n_shards) = Partition::capacity::<T>(max_rows, d, t);
+        // A block never has more rows than a step (a 256-row batch need not pay for
+        // 512-row blocks).
+        let block_rows = block_rows.min(max_rows.max(1));
         let gather = max_rows < x.rows() && !plan.fused;
         let shard = || -> Result<ShardBuf<T>> {
             Ok(ShardBuf {
@@ -213,8 +218,7 @@ impl<'a, T: Float> Engine<'a, T> {
             split,
             gang,
             lanes: Vec::new(),
-            lay_rows: vec![0; if gang { x.rows() } else { 0 }],
-            lay_labels: vec![0; if gang { x.rows() } else { 0 }],
+            max_rows,
         })
     }
 
@@ -235,11 +239,15 @@ impl<'a, T: Float> Engine<'a, T> {
             let p = &self.params[self.cur];
             let depth = self.shard_cap.next_power_of_two().trailing_zeros() as usize;
             let scratch = if members > 2 { depth + 2 } else { 0 };
+            let (n, d, t, batch) = (self.x.rows(), self.x.cols(), self.t, self.max_rows);
+            let most = |rank| member_places::<T>(n, d, t, batch, rank, members);
             self.lanes = (0..members)
-                .map(|_| Lane {
+                .map(|rank| Lane {
                     params: [p.clone(), p.clone()],
                     cur: 0,
                     scratch: vec![p.clone(); scratch],
+                    seq: vec![0; 2 * most(rank)],
+                    lab: vec![0; most(rank)],
                 })
                 .collect();
         }
@@ -257,8 +265,8 @@ impl<'a, T: Float> Engine<'a, T> {
         self.gang
     }
 
-    /// One epoch of mini-batch steps over `order` (each entry `[row, label]`; steps of
-    /// `batch` rows, the last one shorter), run by a gang of the team: each member keeps
+    /// One epoch of mini-batch steps over `order` (the rows of its places, in steps of
+    /// `batch` rows, the last one shorter; the labels are the engine's), run by a gang of the team: each member keeps
     /// its own copy of the parameters, computes its run of each step's row shards, meets
     /// the others at one barrier per step, and then applies the whole update to its own
     /// copy (the shards' gradients summed by a fixed tree, see `Tree`), so no parameter
@@ -269,17 +277,22 @@ impl<'a, T: Float> Engine<'a, T> {
     ///
     /// Returns the sum of the steps' loss sums, or where and why it stopped (a loss over
     /// `explode` per row, or not finite; a non-finite update).
-    pub(crate) fn epoch<E: Entry>(
+    pub(crate) fn epoch<O: Places + ?Sized>(
         &mut self,
         team: &Team,
-        order: &[E],
+        order: &O,
         batch: usize,
         lr: T,
         explode: f64,
     ) -> Result<f64, StepFault> {
         debug_assert!(self.gang_epochs() && !self.lanes.is_empty());
-        let x = self.x;
+        let (x, y) = (self.x, self.labels);
         let (n, d, t, plen) = (order.len(), x.cols(), self.t, self.plen);
+        // Every row the kernels get from the order, checked once (the kernels do not).
+        // (Checking each step's list instead cost 0.1 ms of each thread's epoch at
+        // 500000×64×8, batch 256.)
+        assert!(order.rows_below() <= x.rows(), "row index out of range");
+        assert_eq!(y.len(), x.rows(), "a label per row");
         let plan = self.plan;
         let steps = n.div_ceil(batch);
         let last_m = n - (steps - 1) * batch;
@@ -293,8 +306,6 @@ impl<'a, T: Float> Engine<'a, T> {
         let grads = Shared::new(&mut self.grads[..]);
         let members = self.lanes.len();
         let lanes = Shared::new(&mut self.lanes[..]);
-        let lay_rows = Shared::new(&mut self.lay_rows[..]);
-        let lay_labels = Shared::new(&mut self.lay_labels[..]);
         let outcome = std::sync::Mutex::new(Ok(0.0));
         team.gang(members, &|member: &Member<'_>| {
             let (rank, size) = (member.rank(), member.size());
@@ -303,46 +314,29 @@ impl<'a, T: Float> Engine<'a, T> {
             lane.params[0].copy_from_slice(start);
             lane.params[1].copy_from_slice(before);
             lane.cur = 0;
-            // The member's rows (and labels) of every step, in step order: read from the
-            // order once, so that a step reads its rows, and the kernels the next step's,
-            // from one contiguous list.
-            let mine = |q: usize| -> usize {
-                let full = span(parts[0], batch, q, size);
-                let last = span(parts[1], last_m, q, size);
-                (steps - 1) * (full.2 - full.1) + (last.2 - last.1)
-            };
-            let first: usize = (0..rank).map(mine).sum();
-            let count = mine(rank);
-            // SAFETY: members' lists are disjoint runs of the layout (each starts where
-            // the lower ranks' lists end), and only their member touches them.
-            let (my_rows, my_labels) = unsafe {
-                (
-                    lay_rows.range_mut(first, first + count),
-                    lay_labels.range_mut(first, first + count),
-                )
-            };
-            let mut at = 0;
-            for step in 0..steps {
+            // The member's rows of this step, then of the next (`seq`, computed a step ahead
+            // so that the kernels' look-ahead runs on into the next step's rows and the next
+            // step's labels can be requested), and this step's labels (`lab`), gathered
+            // from the caller's labels: lists of the member's places only, reused every
+            // step. (Requested two steps ahead, the labels took as long to gather: 0.23 ms
+            // of each thread's epoch at 500000×64×8, batch 256, either way.)
+            // (Sized by `set_threads` for a fit's epochs; other epochs, in tests, may need
+            // more.)
+            let most = member_places::<T>(n, d, t, batch, rank, size);
+            if lane.lab.len() < most {
+                lane.seq.resize(2 * most, 0);
+                lane.lab.resize(most, 0);
+            }
+            let (seq, lab) = (&mut lane.seq, &mut lane.lab);
+            let places = |step: usize| -> (usize, usize) {
                 let lo = step * batch;
                 let m = batch.min(n - lo);
                 let (_, t_lo, t_hi) = span(parts[usize::from(m != batch)], m, rank, size);
-                for ((r, l), e) in my_rows[at..]
-                    .iter_mut()
-                    .zip(&mut my_labels[at..])
-                    .zip(&order[lo + t_lo..lo + t_hi])
-                {
-                    (*r, *l) = (e.row(), e.label());
-                }
-                at += t_hi - t_lo;
-            }
-            debug_assert_eq!(at, count);
-            let (my_rows, my_labels) = (&*my_rows, &*my_labels);
-            // Every row the kernels get from this list, checked once for the epoch.
-            assert!(
-                kernels::max_index(my_rows).is_none_or(|max| (max as usize) < x.rows()),
-                "row index out of range"
-            );
-            let mut at = 0;
+                (lo + t_lo, lo + t_hi)
+            };
+            let (p0, p1) = places(0);
+            order.rows(p0, &mut seq[..p1 - p0]);
+            let mut cur_len = p1 - p0;
             let mut sum = 0.0;
             let mut result = Ok(());
             for step in 0..steps {
@@ -360,16 +354,30 @@ impl<'a, T: Float> Engine<'a, T> {
                     shards: p.n_shards,
                     members: size,
                 };
+                // The next step's rows after this one's.
+                let next_len = if step + 1 < steps {
+                    let (q0, q1) = places(step + 1);
+                    order.rows(q0, &mut seq[cur_len..cur_len + q1 - q0]);
+                    q1 - q0
+                } else {
+                    0
+                };
+                debug_assert_eq!(cur_len, t_hi - t_lo);
+                // The next step's labels on their way into L2, for its start.
+                // SAFETY: the rows are below `order.rows_below() ≤ x.rows() = y.len()`
+                // (checked at the epoch's start).
+                unsafe { prefetch_labels(y, &seq[cur_len..cur_len + next_len]) };
                 if !own.is_empty() {
                     let (s0, s1) = (own.start, own.end);
                     // The member's rows, then the first `dist` rows it reads at the next
-                    // step (its list's next entries), so row `i` of the sequence starts row
-                    // `i + dist` on its way, across the step's end.
-                    let len = t_hi - t_lo;
-                    let dist = ahead_max.min(len);
-                    let seq = &my_rows[at..(at + len + dist).min(my_rows.len())];
-                    let labels = &my_labels[at..at + len];
-                    at += len;
+                    // step, so row `i` of the sequence starts row `i + dist` on its way,
+                    // across the step's end.
+                    let len = cur_len;
+                    let dist = ahead_max.min(len).min(next_len);
+                    let seq = &seq[..len + dist];
+                    // SAFETY: as for the prefetch above.
+                    unsafe { gather_labels(y, seq, &mut lab[..len]) };
+                    let labels = &lab[..len];
                     if step == 0 {
                         kernels::prefetch_rows(x, &seq[..len], PREFETCH_BYTES);
                     }
@@ -390,8 +398,9 @@ impl<'a, T: Float> Engine<'a, T> {
                             let b_lo = blk * p.block_rows - t_lo;
                             let b_hi = ((blk + 1) * p.block_rows).min(m) - t_lo;
                             let ahead = &seq[b_lo..(b_hi + dist).min(seq.len())];
-                            // SAFETY: `ahead` is part of the member's list, whose every
-                            // index was checked against X's rows above.
+                            // SAFETY: `ahead` holds rows of `order`, each below its
+                            // `rows_below()` (the `Places` contract), checked against X's
+                            // rows at the epoch's start.
                             loss += unsafe {
                                 kernels::fused_step_unscanned(
                                     &plan,
@@ -420,7 +429,10 @@ impl<'a, T: Float> Engine<'a, T> {
                         dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                     });
                 }
+                seq.copy_within(cur_len..cur_len + next_len, 0);
+                cur_len = next_len;
                 member.sync(step as u64 + 1);
+
                 // SAFETY: after the barrier no member writes this step's shards (the next
                 // step writes the other buffers, and the one after that waits for the next
                 // barrier, which every member reaches only after this reading).
@@ -745,6 +757,20 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 }
 
+/// The most places member `rank` of `members` has in a step of an epoch of `n` places,
+/// in steps of `batch` rows (the last one shorter), `d` features and `t` classes.
+fn member_places<T: Float>(n: usize, d: usize, t: usize, batch: usize, rank: usize, members: usize) -> usize {
+    let last_m = n - (n.div_ceil(batch) - 1) * batch;
+    [batch, last_m]
+        .iter()
+        .map(|&m| {
+            let (_, lo, hi) = span(Partition::new::<T>(m, d, t), m, rank, members);
+            hi - lo
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// A gang member's part of a step of `m` rows in partition `p`: its shards and its rows
 /// `t_lo..t_hi` of the step (members `0..size` take consecutive runs of shards; members
 /// beyond the shard count take none).
@@ -1015,11 +1041,11 @@ mod tests {
     use crate::train::team::with_team;
 
     /// A random problem with features scaled by `scale`, and a fixed order of its rows.
-    fn problem(n: usize, d: usize, t: usize, scale: f32) -> (Matrix<f32>, Vec<u32>, Vec<[u32; 2]>) {
+    fn problem(n: usize, d: usize, t: usize, scale: f32) -> (Matrix<f32>, Vec<u32>, Vec<u32>) {
         let mut rng = Rng::new(11);
         let x: Vec<f32> = (0..n * d).map(|_| scale * rng.normal() as f32).collect();
         let y: Vec<u32> = (0..n).map(|_| rng.below(t as u64) as u32).collect();
-        let order = (0..n).map(|i| (i * 7919) % n).map(|r| [r as u32, y[r]]).collect();
+        let order = (0..n).map(|i| ((i * 7919) % n) as u32).collect();
         (Matrix::from_vec(n, d, x).unwrap(), y, order)
     }
 
@@ -1032,7 +1058,7 @@ mod tests {
         x: &Matrix<f32>,
         y: &[u32],
         batch: usize,
-        runs: &[(&[[u32; 2]], f32, f64)],
+        runs: &[(&[u32], f32, f64)],
     ) -> Vec<(Result<f64, StepFault>, Vec<u32>, Vec<u32>)> {
         let (d, t) = (x.cols(), 5);
         let w = Matrix::<f32>::zeros(d, t).unwrap();
@@ -1141,14 +1167,21 @@ mod tests {
     }
 
     #[test]
-    fn a_gang_epoch_checks_its_rows_once_and_panics_on_one_outside_x() {
-        // The kernels then skip the per-block scan of the index lists.
+    fn a_gang_epoch_checks_its_rows_and_panics_on_one_outside_x() {
+        // The kernels then skip the per-block scan of the index lists. The check comes
+        // before anything reads at the row (its label, say).
         let (n, batch) = (1000, 256);
         let (x, y, mut order) = problem(n, 16, 5, 1.0);
-        order[700] = [n as u32, 0];
+        order[700] = n as u32;
         for threads in [1, 2] {
             let r = std::panic::catch_unwind(|| epochs(threads, &x, &y, batch, &[(&order, 0.5, f64::INFINITY)]));
-            assert!(r.is_err(), "threads {threads}");
+            let err = r.expect_err("a row outside X");
+            let msg = err
+                .downcast_ref::<&str>()
+                .map(|m| m.to_string())
+                .or_else(|| err.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            assert!(msg.contains("row index out of range"), "threads {threads}: {msg}");
         }
     }
 

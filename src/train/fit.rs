@@ -9,7 +9,7 @@ use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
 use crate::train::engine::{Engine, StepFault};
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
-use crate::train::order::Order;
+use crate::train::order::{Order, gather_labels, prefetch_labels};
 use crate::train::team::{helpers_for, with_team};
 
 /// Training stops as diverged when a step's mean loss exceeds this multiple of `ln T`,
@@ -98,27 +98,17 @@ pub(crate) fn fit<T: Float>(
     let minibatch = batch < n;
     let mut engine = Engine::new(x, labels, w, b, batch)?;
     let kernel = engine.plan().describe::<T>();
-    // Mini-batch order: a fresh uniformly random permutation of the rows every epoch, from
-    // one seeded stream, built whole at the epoch's start, in place, in two halves that
-    // the team's threads shuffle side by side (`order::build_order`). (It used to be built during
-    // the epoch before, one part per step, as one more task of the step claimed by the
-    // thread that finished its shard first: there its random swaps over the 8·N bytes of
-    // the order missed the caches, which the epoch's reads of X kept flushing, and the part
-    // lengthened one thread's path through every step. Built in one go, on one thread,
-    // the swaps take about 2 ns each: 500000×64×8 batch 256, two threads, 13.23 → 12.41 ms
-    // per epoch (0.933×, 8 interleaved pairs), batch 1024 0.924×, one thread 0.933×, with
-    // 4 MB less memory. In two halves on two threads: batch 256 0.961×, batch 1024 0.953×.)
+    // Mini-batch order: a fresh pseudo-random permutation of the rows every epoch, keyed
+    // from one seeded stream and computed where it is read (`order::Order`): no state per
+    // row. Gang epochs (fused mini-batches) compute each thread's places of each step
+    // (`Engine::epoch`); other mini-batch steps compute their rows, and the next step's
+    // (which the class-split kernels prefetch), into `step_rows`, and gather their labels
+    // into `step_labels`.
     let mut rng = Rng::new(cfg.seed);
-    // Each entry of an order carries its row's label along (see `order`). Gang epochs
-    // (fused mini-batches) read the order directly, each thread its places of each step
-    // (`Engine::epoch`); other mini-batch steps copy their rows (and the next step's,
-    // which the class-split kernels prefetch) and labels into `step_rows` and
-    // `step_labels`.
-    let mut perm = Order::new(labels, t, minibatch);
-    let mut halves: Vec<u64> = vec![0; if minibatch { n.div_ceil(64) } else { 0 }];
+    let mut order = minibatch.then(|| Order::new(n));
     let per_step = minibatch && !engine.gang_epochs();
-    let mut step_rows: Vec<u32> = Vec::with_capacity(if per_step { 2 * batch } else { 0 });
-    let mut step_labels: Vec<u32> = Vec::with_capacity(if per_step { batch } else { 0 });
+    let mut step_rows: Vec<u32> = vec![0; if per_step { 2 * batch } else { 0 }];
+    let mut step_labels: Vec<u32> = vec![0; if per_step { batch } else { 0 }];
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -140,8 +130,8 @@ pub(crate) fn fit<T: Float>(
         for epoch in 1..=cfg.epochs {
             let mut epoch_loss = 0.0;
             let steps = if minibatch { n.div_ceil(batch) } else { 1 };
-            if minibatch {
-                perm.build(team, &mut rng, &mut halves);
+            if let Some(order) = &mut order {
+                order.reseed(&mut rng);
             }
             // A step whose loss is not finite or exploded: go back one step (the current
             // parameters already give it).
@@ -161,27 +151,35 @@ pub(crate) fn fit<T: Float>(
                 engine.write(false, w, b);
                 diverged(epoch, epoch - 1, "the weights became non-finite")
             };
-            if engine.gang_epochs() {
-                let done = match &perm {
-                    Order::Packed(o, _) => engine.epoch(team, o, batch, lr, explode),
-                    Order::Pairs(o, _) => engine.epoch(team, o, batch, lr, explode),
-                };
-                match done {
+            if let (true, Some(order)) = (engine.gang_epochs(), &order) {
+                match engine.epoch(team, order, batch, lr, explode) {
                     Ok(sum) => epoch_loss = sum,
                     Err(StepFault::Loss { loss, rows, .. }) => return Err(bad_loss(&engine, w, b, loss, rows)),
                     Err(StepFault::Weights { .. }) => return Err(bad_weights(&engine, w, b)),
                 }
             } else {
                 for step in 0..steps {
-                    let (rows, m) = if minibatch {
+                    let (rows, m) = if let Some(order) = &order {
                         let lo = step * batch;
                         let hi = (lo + batch).min(n);
-                        // The index list runs on one more batch: the kernels prefetch it.
-                        perm.step_lists(lo, hi, (hi + batch).min(n), &mut step_rows, &mut step_labels);
-                        // The order's entries the next step copies beyond these: on their way
-                        // into L2 now, so that copy does not wait on memory.
-                        perm.prefetch((hi + batch).min(n), (hi + 2 * batch).min(n));
-                        (Some((&step_rows[..], &step_labels[..])), hi - lo)
+                        let ahead = (hi + batch).min(n);
+                        // This step's rows, then the next step's, which the kernels
+                        // prefetch: the first step computes both; the others have theirs
+                        // from the step before.
+                        if step == 0 {
+                            order.rows(lo, &mut step_rows[..hi - lo]);
+                        } else {
+                            step_rows.copy_within(batch..batch + hi - lo, 0);
+                        }
+                        // (Only the last step is shorter than a batch, and it has no next.)
+                        let next = &mut step_rows[hi - lo..ahead - lo];
+                        order.rows(hi, next);
+                        // SAFETY: an order's rows are below its length, n = labels.len().
+                        unsafe {
+                            prefetch_labels(labels, next);
+                            gather_labels(labels, &step_rows, &mut step_labels[..hi - lo]);
+                        }
+                        (Some((&step_rows[..ahead - lo], &step_labels[..hi - lo])), hi - lo)
                     } else {
                         (None, n)
                     };

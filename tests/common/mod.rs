@@ -79,41 +79,43 @@ pub fn ref_train(
     let bs = batch.map_or(n, |v| v.min(n));
     for _ in 0..epochs {
         if bs < n {
-            // A fresh order per epoch, as the engine documents it (`build_order`): one
-            // word `base` of the seeded stream; row i's half is bit i of the stream
-            // `Rng::new(base)` (64 bits a word); half 0's rows, then half 1's, each in
-            // increasing order; half h shuffled by Fisher–Yates (i from len − 1 down to
-            // 1, j uniform in 0..=i) on `Rng::new(base + 1 + h)`, with 32-bit draws, the
-            // low then the high half of each word, j = (x·(i + 1)) >> 32, drawn again from
-            // the low half of a fresh word while (x·(i + 1)) mod 2³² < 2³² mod (i + 1).
-            let base = rng.next_u64();
-            let mut coins = Rng::new(base);
-            let mut word = 0u64;
-            let mut halves = [Vec::new(), Vec::new()];
-            for i in 0..n {
-                if i % 64 == 0 {
-                    word = coins.next_u64();
+            // A fresh order per epoch, as the engine documents it (`order::Order`): a
+            // k-bit Feistel network (2^k ≥ n, k smallest), a = ⌊k/2⌋, b = k − a, with
+            // 2·⌈16 / max(a, 1)⌉ rounds (at least 4), keyed from `Rng::new(w)` for one
+            // word w of the fit's stream (each word gives two keys, low half first);
+            // round i with widths (h, l) = (a, b) for even i, (b, a) for odd:
+            // x ← (x mod 2^l)·2^h + ((x >> l) ⊕ (F((x mod 2^l) ⊕ Kᵢ) mod 2^h)), F the
+            // murmur-style mix below; place p holds the first of E(p), E(E(p)), … below n.
+            let k = (0..=32u32).find(|&k| (1u64 << k) >= n as u64).unwrap();
+            let (a, b) = (u64::from(k / 2), u64::from(k - k / 2));
+            let rounds = (2 * 16u64.div_ceil(a.max(1))).max(4);
+            let mut stream = Rng::new(rng.next_u64());
+            let keys: Vec<u64> = (0..rounds / 2)
+                .flat_map(|_| {
+                    let w = stream.next_u64();
+                    [w & 0xffff_ffff, w >> 32]
+                })
+                .collect();
+            let f = |v: u64| {
+                let v = (v * 0x9E37_79B1) % (1 << 32);
+                let v = ((v ^ (v >> 16)) * 0x85EB_CA6B) % (1 << 32);
+                v ^ (v >> 16)
+            };
+            let e = |mut x: u64| {
+                for (i, key) in keys.iter().enumerate() {
+                    let (h, l) = if i % 2 == 0 { (a, b) } else { (b, a) };
+                    let (high, low) = (x >> l, x % (1 << l));
+                    x = low * (1 << h) + (high ^ (f(low ^ key) % (1 << h)));
                 }
-                halves[((word >> (i % 64)) & 1) as usize].push(i as u32);
-            }
+                x
+            };
             perm.clear();
-            for (h, rows) in halves.iter_mut().enumerate() {
-                let mut r = Rng::new(base.wrapping_add(1 + h as u64));
-                let mut high: Option<u64> = None;
-                for i in (1..rows.len()).rev() {
-                    let x = high.take().unwrap_or_else(|| {
-                        let w = r.next_u64();
-                        high = Some(w >> 32);
-                        w & 0xffff_ffff
-                    });
-                    let bound = i as u64 + 1;
-                    let mut m = x * bound;
-                    while m % (1 << 32) < (1u64 << 32) % bound {
-                        m = (r.next_u64() & 0xffff_ffff) * bound;
-                    }
-                    rows.swap(i, (m >> 32) as usize);
+            for p in 0..n as u64 {
+                let mut x = e(p);
+                while x >= n as u64 {
+                    x = e(x);
                 }
-                perm.extend_from_slice(rows);
+                perm.push(x as u32);
             }
         }
         for chunk in perm.chunks(bs) {
