@@ -266,7 +266,8 @@ impl<'a, T: Float> Engine<'a, T> {
     }
 
     /// One epoch of mini-batch steps over `order` (the rows of its places, in steps of
-    /// `batch` rows, the last one shorter; the labels are the engine's), run by a gang of the team: each member keeps
+    /// `batch` rows, the last one shorter; the labels are the engine's), run by a gang of
+    /// the team: each member keeps
     /// its own copy of the parameters, computes its run of each step's row shards, meets
     /// the others at one barrier per step, and then applies the whole update to its own
     /// copy (the shards' gradients summed by a fixed tree, see `Tree`), so no parameter
@@ -432,7 +433,6 @@ impl<'a, T: Float> Engine<'a, T> {
                 seq.copy_within(cur_len..cur_len + next_len, 0);
                 cur_len = next_len;
                 member.sync(step as u64 + 1);
-
                 // SAFETY: after the barrier no member writes this step's shards (the next
                 // step writes the other buffers, and the one after that waits for the next
                 // barrier, which every member reaches only after this reading).

@@ -64,12 +64,16 @@ pub(crate) struct Order {
 }
 
 impl Order {
+    /// The most places an order has: rows are `u32`.
+    pub(crate) const MAX_PLACES: u64 = 1 << 32;
+
     /// An order of `n` places, `1 ≤ n ≤ 2³²`, keyed by zeros until [`Order::reseed`].
     ///
     /// # Panics
-    /// If `n` is 0 or over 2³² (training checks both first).
+    /// If `n` is 0 or over [`Order::MAX_PLACES`] (training checks both first: X is not
+    /// empty, and a fit over more rows is an error).
     pub(crate) fn new(n: usize) -> Order {
-        assert!(n >= 1 && n as u64 <= 1 << 32, "an order of {n} places");
+        assert!(n >= 1 && n as u64 <= Self::MAX_PLACES, "an order of {n} places");
         let k = usize::BITS - (n - 1).leading_zeros();
         Order {
             // Rows are u32 (X has at most 2³² rows), so n − 1 fits.
