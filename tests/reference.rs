@@ -86,7 +86,8 @@ fn minibatch_sgd_matches_scalar_oracle_with_the_same_seed() {
         // Several row shards per step (600 rows) and a short last step: each shard's
         // look-ahead list (its rows, then the next step's) must name the right rows.
         (2000, 20, 5, 600, 14),
-        // More than 256 classes: the order's entries are [row, label] pairs, not packed.
+        // More than 256 classes: steps on the GEMM plan, which compute their rows (and the
+        // next step's) from the order themselves.
         (700, 4, 300, 64, 15),
     ] {
         let (x, y) = random_problem(n, d, t, seed);
