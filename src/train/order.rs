@@ -386,9 +386,11 @@ unsafe impl Places for [u32] {
 /// `rows` has at least `out.len()` entries, each below `labels.len()`.
 pub(crate) unsafe fn gather_labels(labels: &[u32], rows: &[u32], out: &mut [u32]) {
     debug_assert!(rows.len() >= out.len() && rows[..out.len()].iter().all(|&r| (r as usize) < labels.len()));
+    // (The vector gather's offsets are signed 32-bit: only below 2³¹ rows.)
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx512f") {
-        // SAFETY: AVX-512F (checked just above); the caller's contract.
+    if labels.len() <= i32::MAX as usize && std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: AVX-512F (checked just above); the labels fit the gather's offsets; the
+        // caller's contract.
         return unsafe { gather_labels_avx512(labels, rows, out) };
     }
     for (o, &r) in out.iter_mut().zip(rows) {
@@ -400,7 +402,8 @@ pub(crate) unsafe fn gather_labels(labels: &[u32], rows: &[u32], out: &mut [u32]
 /// [`gather_labels`] with AVX-512.
 ///
 /// # Safety
-/// As [`gather_labels`], and the CPU has AVX-512F.
+/// As [`gather_labels`]; the CPU has AVX-512F, and `labels` has at most 2³¹ − 1 entries
+/// (each row is a signed 32-bit offset).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn gather_labels_avx512(labels: &[u32], rows: &[u32], out: &mut [u32]) {
@@ -652,7 +655,7 @@ mod tests {
             #[cfg(target_arch = "x86_64")]
             if std::arch::is_x86_feature_detected!("avx512f") {
                 let mut v = vec![0; len];
-                // SAFETY: AVX-512F checked just above; rows as above.
+                // SAFETY: AVX-512F checked just above; rows as above, 1000 labels (below 2³¹).
                 unsafe { gather_labels_avx512(&labels, &rows, &mut v) };
                 assert_eq!(v, want, "len {len}, AVX-512");
             }
