@@ -105,15 +105,7 @@ pub(crate) fn fit<T: Float>(
     // (which the class-split kernels prefetch), into `step_rows`, and gather their labels
     // into `step_labels`.
     let mut rng = Rng::new(cfg.seed);
-    if minibatch && n as u64 > Order::MAX_PLACES {
-        return Err(Error::TooLarge {
-            what: format!(
-                "mini-batch training over {n} rows (rows are indexed by 32 bits: at most {})",
-                Order::MAX_PLACES
-            ),
-        });
-    }
-    let mut order = minibatch.then(|| Order::new(n));
+    let mut order = if minibatch { Some(Order::new(n)?) } else { None };
     let per_step = minibatch && !engine.gang_epochs();
     let mut step_rows: Vec<u32> = vec![0; if per_step { 2 * batch } else { 0 }];
     let mut step_labels: Vec<u32> = vec![0; if per_step { batch } else { 0 }];

@@ -24,6 +24,7 @@
 //! gaps between consecutive places' rows), a round function of one product (neighbours),
 //! and four rounds on 2-bit halves (places); hence [`rounds`].
 
+use crate::error::{Error, Result};
 use crate::rng::Rng;
 
 /// The most Feistel rounds an epoch's permutation takes (see [`rounds`]).
@@ -65,24 +66,32 @@ pub(crate) struct Order {
 
 impl Order {
     /// The most places an order has: rows are `u32`.
-    pub(crate) const MAX_PLACES: u64 = 1 << 32;
+    const MAX_PLACES: u64 = 1 << 32;
 
-    /// An order of `n` places, `1 ≤ n ≤ 2³²`, keyed by zeros until [`Order::reseed`].
+    /// An order of `n` places, keyed by zeros until [`Order::reseed`];
+    /// [`Error::TooLarge`] over [`Order::MAX_PLACES`] places.
     ///
     /// # Panics
-    /// If `n` is 0 or over [`Order::MAX_PLACES`] (training checks both first: X is not
-    /// empty, and a fit over more rows is an error).
-    pub(crate) fn new(n: usize) -> Order {
-        assert!(n >= 1 && n as u64 <= Self::MAX_PLACES, "an order of {n} places");
+    /// If `n` is 0 (training never asks: X is not empty).
+    pub(crate) fn new(n: usize) -> Result<Order> {
+        assert!(n >= 1, "an order of no places");
+        if n as u64 > Self::MAX_PLACES {
+            return Err(Error::TooLarge {
+                what: format!(
+                    "mini-batch training over {n} rows (rows are indexed by 32 bits: at most {})",
+                    Self::MAX_PLACES
+                ),
+            });
+        }
         let k = usize::BITS - (n - 1).leading_zeros();
-        Order {
-            // Rows are u32 (X has at most 2³² rows), so n − 1 fits.
+        Ok(Order {
+            // At most 2³² places, so n − 1 fits.
             last: (n - 1) as u32,
             a: k / 2,
             b: k - k / 2,
             keys: [0; MAX_ROUNDS],
             rounds: rounds(k),
-        }
+        })
     }
 
     /// The number of places.
@@ -116,9 +125,7 @@ impl Order {
     fn network(&self, mut x: u32) -> u32 {
         let (mut h, mut l) = (self.a, self.b);
         for &key in &self.keys[..self.rounds] {
-            let r = x & mask(l);
-            let f = mix(r ^ key, h);
-            x = (r << h) | ((x >> l) ^ f);
+            x = round(x, key, h, l);
             (h, l) = (l, h);
         }
         x
@@ -325,11 +332,8 @@ impl Order {
     fn network_lanes(&self, x: &mut [u32; LANES]) {
         let (mut h, mut l) = (self.a, self.b);
         for &key in &self.keys[..self.rounds] {
-            let ml = mask(l);
             for v in x.iter_mut() {
-                let r = *v & ml;
-                let f = mix(r ^ key, h);
-                *v = (r << h) | ((*v >> l) ^ f);
+                *v = round(*v, key, h, l);
             }
             (h, l) = (l, h);
         }
@@ -455,6 +459,14 @@ fn mask(bits: u32) -> u32 {
     (1 << bits) - 1
 }
 
+/// One round of the network (see [`Order`]): `x`'s high part of `h` bits and low part `R`
+/// of `l` bits become `R·2^h + (high ⊕ (F(R ⊕ key) mod 2^h))`.
+#[inline(always)]
+fn round(x: u32, key: u32, h: u32, l: u32) -> u32 {
+    let r = x & mask(l);
+    (r << h) | ((x >> l) ^ mix(r ^ key, h))
+}
+
 /// The round function's multipliers.
 const M1: u32 = 0x9E37_79B1;
 const M2: u32 = 0x85EB_CA6B;
@@ -508,7 +520,7 @@ mod tests {
     }
 
     fn built(seed: u64, n: usize) -> Vec<u32> {
-        let mut order = Order::new(n);
+        let mut order = Order::new(n).unwrap();
         order.reseed(&mut Rng::new(seed));
         let mut out = vec![0; n];
         order.rows(0, &mut out);
@@ -527,7 +539,7 @@ mod tests {
             assert_eq!(built(9, n), want, "n {n}");
             // Any run of places, at any offset, is the same run of the order.
             let order = {
-                let mut o = Order::new(n);
+                let mut o = Order::new(n).unwrap();
                 o.reseed(&mut Rng::new(9));
                 o
             };
@@ -557,8 +569,10 @@ mod tests {
                 }
             }
         }
+        // One place more than rows can index is an error, not a panic.
+        assert!(matches!(Order::new((1 << 32) + 1), Err(Error::TooLarge { .. })));
         // The largest order: 2³² places, 32 bits in two 16-bit halves.
-        let mut big = Order::new(1 << 32);
+        let mut big = Order::new(1 << 32).unwrap();
         big.reseed(&mut Rng::new(3));
         let mut v = [0u32; 40];
         big.rows((1 << 32) - 40, &mut v);
@@ -574,7 +588,7 @@ mod tests {
         let (n, epochs) = (12usize, 24_000u64);
         let mut at = vec![0u64; n * n];
         let mut next = vec![0u64; n * n];
-        let mut order = Order::new(n);
+        let mut order = Order::new(n).unwrap();
         let mut rng = Rng::new(77);
         let mut rows = vec![0; n];
         for _ in 0..epochs {
@@ -596,7 +610,7 @@ mod tests {
         assert!(neighbours < 185.0, "neighbours: chi-square {neighbours}");
         // Every order of 4 rows occurs.
         let mut seen = std::collections::HashSet::new();
-        let mut four = Order::new(4);
+        let mut four = Order::new(4).unwrap();
         let mut v = [0u32; 4];
         for _ in 0..4000 {
             four.reseed(&mut rng);
@@ -614,7 +628,7 @@ mod tests {
         // freedom, 0.1% critical value 103.4). Consecutive places that stayed close (a
         // network that mixes the low bits little) fail the second.
         for n in [65536usize, 70000, 500000] {
-            let mut order = Order::new(n);
+            let mut order = Order::new(n).unwrap();
             assert_eq!(order.rounds, 4);
             let mut rng = Rng::new(5);
             let mut rows = vec![0u32; 257];
