@@ -2,7 +2,7 @@
 //! the peak of live heap bytes while a model trains.
 //!
 //! A mini-batch fit keeps no state per row (its epoch orders are computed where they are
-//! read): everything it allocates, parameters included, fits in one batch of X (60636
+//! read): everything it allocates, parameters included, fits in one batch of X (60892
 //! bytes here, against 65536). The order it replaced, a shuffled list of every row with
 //! per-thread copies and byte labels, took 13 bytes a row: this test measured 2716884
 //! bytes with it.

@@ -20,7 +20,7 @@ use crate::float::Float;
 use crate::kernels::{self, Plan};
 use crate::matrix::{MatRef, Matrix};
 use crate::train::objective::Partition;
-use crate::train::order::{Places, gather_labels, prefetch_labels};
+use crate::train::order::{Places, StepRows};
 use crate::train::team::{MAX_GANG, Member, Shared, Team};
 
 /// Parameters per update task: large enough to amortise a claim, small enough to share
@@ -88,10 +88,9 @@ struct Lane<T> {
     cur: usize,
     /// Sums of shards that span members (see [`Tree::update`]); none for two members.
     scratch: Vec<Vec<T>>,
-    /// Its rows of a step and of the next, and its labels of a step (see
-    /// [`Engine::epoch`]): room for its most places in two steps, and in one.
-    seq: Vec<u32>,
-    lab: Vec<u32>,
+    /// Its rows and labels of a step, and its rows of the next (see [`Engine::epoch`]):
+    /// room for its most places in a step.
+    steps: StepRows,
 }
 
 /// Why [`Engine::epoch`] stopped before the epoch's end.
@@ -246,8 +245,7 @@ impl<'a, T: Float> Engine<'a, T> {
                     params: [p.clone(), p.clone()],
                     cur: 0,
                     scratch: vec![p.clone(); scratch],
-                    seq: vec![0; 2 * most(rank)],
-                    lab: vec![0; most(rank)],
+                    steps: StepRows::new(most(rank)),
                 })
                 .collect();
         }
@@ -315,29 +313,20 @@ impl<'a, T: Float> Engine<'a, T> {
             lane.params[0].copy_from_slice(start);
             lane.params[1].copy_from_slice(before);
             lane.cur = 0;
-            // The member's rows of this step, then of the next (`seq`, computed a step ahead
-            // so that the kernels' look-ahead runs on into the next step's rows and the next
-            // step's labels can be requested), and this step's labels (`lab`), gathered
-            // from the caller's labels: lists of the member's places only, reused every
-            // step. (Requested two steps ahead, the labels took as long to gather: 0.23 ms
-            // of each thread's epoch at 500000×64×8, batch 256, either way.)
-            // (Sized by `set_threads` for a fit's epochs; other epochs, in tests, may need
-            // more.)
-            let most = member_places::<T>(n, d, t, batch, rank, size);
-            if lane.lab.len() < most {
-                lane.seq.resize(2 * most, 0);
-                lane.lab.resize(most, 0);
-            }
-            let (seq, lab) = (&mut lane.seq, &mut lane.lab);
-            let places = |step: usize| -> (usize, usize) {
+            // The member's rows of this step, then of the next, and this step's labels
+            // (`StepRows`): lists of the member's places only, reused every step.
+            // (Requested two steps ahead, the labels took as long to gather: 0.23 ms of each
+            // thread's epoch at 500000×64×8, batch 256, either way.) Sized by `set_threads`
+            // for a fit's epochs; other epochs, in tests, may need more.
+            let rows = &mut lane.steps;
+            rows.reserve(member_places::<T>(n, d, t, batch, rank, size));
+            let places = |step: usize| -> std::ops::Range<usize> {
                 let lo = step * batch;
                 let m = batch.min(n - lo);
                 let (_, t_lo, t_hi) = span(parts[usize::from(m != batch)], m, rank, size);
-                (lo + t_lo, lo + t_hi)
+                lo + t_lo..lo + t_hi
             };
-            let (p0, p1) = places(0);
-            order.rows(p0, &mut seq[..p1 - p0]);
-            let mut cur_len = p1 - p0;
+            rows.start(order, places(0));
             let mut sum = 0.0;
             let mut result = Ok(());
             for step in 0..steps {
@@ -356,29 +345,18 @@ impl<'a, T: Float> Engine<'a, T> {
                     members: size,
                 };
                 // The next step's rows after this one's.
-                let next_len = if step + 1 < steps {
-                    let (q0, q1) = places(step + 1);
-                    order.rows(q0, &mut seq[cur_len..cur_len + q1 - q0]);
-                    q1 - q0
-                } else {
-                    0
-                };
-                debug_assert_eq!(cur_len, t_hi - t_lo);
-                // The next step's labels on their way into L2, for its start.
-                // SAFETY: the rows are below `order.rows_below() ≤ x.rows() = y.len()`
-                // (checked at the epoch's start).
-                unsafe { prefetch_labels(y, &seq[cur_len..cur_len + next_len]) };
+                if step + 1 < steps {
+                    rows.follow(order, places(step + 1), y);
+                }
+                debug_assert_eq!(rows.len(), t_hi - t_lo);
                 if !own.is_empty() {
                     let (s0, s1) = (own.start, own.end);
                     // The member's rows, then the first `dist` rows it reads at the next
                     // step, so row `i` of the sequence starts row `i + dist` on its way,
                     // across the step's end.
-                    let len = cur_len;
-                    let dist = ahead_max.min(len).min(next_len);
-                    let seq = &seq[..len + dist];
-                    // SAFETY: as for the prefetch above.
-                    unsafe { gather_labels(y, seq, &mut lab[..len]) };
-                    let labels = &lab[..len];
+                    let len = rows.len();
+                    let dist = ahead_max.min(len).min(rows.next_len());
+                    let (seq, labels) = rows.step(y, dist);
                     if step == 0 {
                         kernels::prefetch_rows(x, &seq[..len], PREFETCH_BYTES);
                     }
@@ -430,8 +408,7 @@ impl<'a, T: Float> Engine<'a, T> {
                         dst.iter_mut().zip(src).for_each(|(d, &v)| *d += v);
                     });
                 }
-                seq.copy_within(cur_len..cur_len + next_len, 0);
-                cur_len = next_len;
+                rows.advance();
                 member.sync(step as u64 + 1);
                 // SAFETY: after the barrier no member writes this step's shards (the next
                 // step writes the other buffers, and the one after that waits for the next

@@ -9,7 +9,7 @@ use crate::matrix::{MatRef, Matrix};
 use crate::rng::Rng;
 use crate::train::engine::{Engine, StepFault};
 use crate::train::objective::{Workspace, loss_and_grad_unchecked};
-use crate::train::order::{Order, gather_labels, prefetch_labels};
+use crate::train::order::{Order, StepRows};
 use crate::train::team::{helpers_for, with_team};
 
 /// Training stops as diverged when a step's mean loss exceeds this multiple of `ln T`,
@@ -102,13 +102,11 @@ pub(crate) fn fit<T: Float>(
     // from one seeded stream and computed where it is read (`order::Order`): no state per
     // row. Gang epochs (fused mini-batches) compute each thread's places of each step
     // (`Engine::epoch`); other mini-batch steps compute their rows, and the next step's
-    // (which the class-split kernels prefetch), into `step_rows`, and gather their labels
-    // into `step_labels`.
+    // (which the class-split kernels prefetch), and gather their labels, in `step_rows`.
     let mut rng = Rng::new(cfg.seed);
     let mut order = if minibatch { Some(Order::new(n)?) } else { None };
     let per_step = minibatch && !engine.gang_epochs();
-    let mut step_rows: Vec<u32> = vec![0; if per_step { 2 * batch } else { 0 }];
-    let mut step_labels: Vec<u32> = vec![0; if per_step { batch } else { 0 }];
+    let mut step_rows = StepRows::new(if per_step { batch } else { 0 });
     let lr = T::from_f64(cfg.learning_rate);
     let mut history = Vec::with_capacity(cfg.epochs);
     let mut stopped_by_tol = false;
@@ -162,24 +160,15 @@ pub(crate) fn fit<T: Float>(
                     let (rows, m) = if let Some(order) = &order {
                         let lo = step * batch;
                         let hi = (lo + batch).min(n);
-                        let ahead = (hi + batch).min(n);
-                        // This step's rows, then the next step's, which the kernels
-                        // prefetch: the first step computes both; the others have theirs
-                        // from the step before.
+                        // This step's rows (computed by the step before, or at the epoch's
+                        // start), then the next step's, which the kernels prefetch.
                         if step == 0 {
-                            order.rows(lo, &mut step_rows[..hi - lo]);
-                        } else {
-                            step_rows.copy_within(batch..batch + hi - lo, 0);
+                            step_rows.start(order, lo..hi);
                         }
-                        // (Only the last step is shorter than a batch, and it has no next.)
-                        let next = &mut step_rows[hi - lo..ahead - lo];
-                        order.rows(hi, next);
-                        // SAFETY: an order's rows are below its length, n = labels.len().
-                        unsafe {
-                            prefetch_labels(labels, next);
-                            gather_labels(labels, &step_rows, &mut step_labels[..hi - lo]);
+                        if hi < n {
+                            step_rows.follow(order, hi..(hi + batch).min(n), labels);
                         }
-                        (Some((&step_rows[..ahead - lo], &step_labels[..hi - lo])), hi - lo)
+                        (Some(step_rows.step(labels, batch)), hi - lo)
                     } else {
                         (None, n)
                     };
@@ -191,6 +180,7 @@ pub(crate) fn fit<T: Float>(
                     if !engine.update(team, rows, lr) {
                         return Err(bad_weights(&engine, w, b));
                     }
+                    step_rows.advance();
                 }
             }
             let mean = epoch_loss / n as f64;

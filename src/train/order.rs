@@ -24,6 +24,8 @@
 //! gaps between consecutive places' rows), a round function of one product (neighbours),
 //! and four rounds on 2-bit halves (places); hence [`rounds`].
 
+use std::ops::Range;
+
 use crate::error::{Error, Result};
 use crate::rng::Rng;
 
@@ -382,12 +384,100 @@ unsafe impl Places for [u32] {
     }
 }
 
+/// What a mini-batch step reads of an epoch's order: the step's rows followed by the next
+/// step's, computed a step ahead (the kernels' look-ahead runs on into the next step's
+/// rows, and the next step's labels are requested early), and the step's labels, gathered
+/// from the caller's labels. Room for a number of places a step, allocated once and rolled
+/// forward step by step. Gang members keep one each for their places of every step; other
+/// mini-batch steps keep one for whole steps.
+#[derive(Debug, Default)]
+pub(crate) struct StepRows {
+    /// The step's rows, then the next step's (room for two steps).
+    rows: Vec<u32>,
+    /// The step's labels.
+    labels: Vec<u32>,
+    /// How many of `rows` are the step's, and how many after them the next step's.
+    cur: usize,
+    next: usize,
+    /// Every row held is below this (the orders' [`Places::rows_below`]).
+    below: usize,
+}
+
+impl StepRows {
+    /// Room for `most` places a step.
+    pub(crate) fn new(most: usize) -> StepRows {
+        StepRows {
+            rows: vec![0; 2 * most],
+            labels: vec![0; most],
+            ..StepRows::default()
+        }
+    }
+
+    /// At least room for `most` places a step (allocates only to grow).
+    pub(crate) fn reserve(&mut self, most: usize) {
+        if self.labels.len() < most {
+            *self = StepRows::new(most);
+        }
+    }
+
+    /// Starts an epoch: the rows of `order`'s `places` are the current step's.
+    pub(crate) fn start<O: Places + ?Sized>(&mut self, order: &O, places: Range<usize>) {
+        self.below = order.rows_below();
+        (self.cur, self.next) = (places.len(), 0);
+        order.rows(places.start, &mut self.rows[..self.cur]);
+    }
+
+    /// Puts the rows of `order`'s `places` (the next step's) after the current step's, and
+    /// requests their labels' lines from `y` into L2.
+    ///
+    /// # Panics
+    /// If the order's rows may reach past `y`.
+    pub(crate) fn follow<O: Places + ?Sized>(&mut self, order: &O, places: Range<usize>, y: &[u32]) {
+        self.below = self.below.max(order.rows_below());
+        assert!(self.below <= y.len(), "rows without labels");
+        self.next = places.len();
+        let next = &mut self.rows[self.cur..self.cur + self.next];
+        order.rows(places.start, next);
+        // SAFETY: every row is below `self.below ≤ y.len()` (the `Places` contract).
+        unsafe { prefetch_labels(y, next) };
+    }
+
+    /// The current step's places.
+    pub(crate) fn len(&self) -> usize {
+        self.cur
+    }
+
+    /// The next step's places (0 until [`StepRows::follow`]).
+    pub(crate) fn next_len(&self) -> usize {
+        self.next
+    }
+
+    /// The current step's rows followed by the first `ahead` rows of the next step's (at
+    /// most all of them), and the current step's labels, gathered from `y`.
+    ///
+    /// # Panics
+    /// If the rows may reach past `y`.
+    pub(crate) fn step(&mut self, y: &[u32], ahead: usize) -> (&[u32], &[u32]) {
+        assert!(self.below <= y.len(), "rows without labels");
+        let labels = &mut self.labels[..self.cur];
+        // SAFETY: every row is below `self.below ≤ y.len()` (the `Places` contract).
+        unsafe { gather_labels(y, &self.rows, labels) };
+        (&self.rows[..self.cur + ahead.min(self.next)], labels)
+    }
+
+    /// Makes the next step's rows the current ones.
+    pub(crate) fn advance(&mut self) {
+        self.rows.copy_within(self.cur..self.cur + self.next, 0);
+        (self.cur, self.next) = (self.next, 0);
+    }
+}
+
 /// `out[i] = labels[rows[i]]` for every `i` of `out` (sixteen at a time by AVX-512
 /// gathers where the CPU has AVX-512F).
 ///
 /// # Safety
 /// `rows` has at least `out.len()` entries, each below `labels.len()`.
-pub(crate) unsafe fn gather_labels(labels: &[u32], rows: &[u32], out: &mut [u32]) {
+unsafe fn gather_labels(labels: &[u32], rows: &[u32], out: &mut [u32]) {
     debug_assert!(rows.len() >= out.len() && rows[..out.len()].iter().all(|&r| (r as usize) < labels.len()));
     // (The vector gather's offsets are signed 32-bit: only below 2³¹ rows.)
     #[cfg(target_arch = "x86_64")]
@@ -433,7 +523,7 @@ unsafe fn gather_labels_avx512(labels: &[u32], rows: &[u32], out: &mut [u32]) {
 ///
 /// # Safety
 /// Every row is below `labels.len()`.
-pub(crate) unsafe fn prefetch_labels(labels: &[u32], rows: &[u32]) {
+unsafe fn prefetch_labels(labels: &[u32], rows: &[u32]) {
     for &r in rows {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a prefetch never faults; the address is inside `labels` (the caller's
