@@ -345,7 +345,7 @@ impl<'a, T: Float> Engine<'a, T> {
                     members: size,
                 };
                 // The next step's rows after this one's.
-                if step + 1 < steps {
+                if step + 1 < steps && !rows.followed() {
                     rows.follow(order, places(step + 1), y);
                 }
                 debug_assert_eq!(rows.len(), t_hi - t_lo);
@@ -409,7 +409,14 @@ impl<'a, T: Float> Engine<'a, T> {
                     });
                 }
                 rows.advance();
-                member.sync(step as u64 + 1);
+                // While waiting for the others: the next step's labels, and the rows of
+                // the step after it (else both come when the next step starts).
+                member.sync_or(step as u64 + 1, || {
+                    if step + 2 < steps {
+                        rows.follow(order, places(step + 2), y);
+                    }
+                    rows.gather(y);
+                });
                 // SAFETY: after the barrier no member writes this step's shards (the next
                 // step writes the other buffers, and the one after that waits for the next
                 // barrier, which every member reaches only after this reading).

@@ -399,6 +399,9 @@ pub(crate) struct StepRows {
     /// How many of `rows` are the step's, and how many after them the next step's.
     cur: usize,
     next: usize,
+    /// Whether the next step's rows are in place, and the step's labels gathered.
+    followed: bool,
+    gathered: bool,
     /// Every row held is below this (the orders' [`Places::rows_below`]).
     below: usize,
 }
@@ -424,6 +427,7 @@ impl StepRows {
     pub(crate) fn start<O: Places + ?Sized>(&mut self, order: &O, places: Range<usize>) {
         self.below = order.rows_below();
         (self.cur, self.next) = (places.len(), 0);
+        (self.followed, self.gathered) = (false, false);
         order.rows(places.start, &mut self.rows[..self.cur]);
     }
 
@@ -436,6 +440,7 @@ impl StepRows {
         self.below = self.below.max(order.rows_below());
         assert!(self.below <= y.len(), "rows without labels");
         self.next = places.len();
+        self.followed = true;
         let next = &mut self.rows[self.cur..self.cur + self.next];
         order.rows(places.start, next);
         // SAFETY: every row is below `self.below ≤ y.len()` (the `Places` contract).
@@ -452,23 +457,40 @@ impl StepRows {
         self.next
     }
 
+    /// Whether [`StepRows::follow`] has put the next step's rows in place.
+    pub(crate) fn followed(&self) -> bool {
+        self.followed
+    }
+
+    /// Gathers the current step's labels from `y` now, so that [`StepRows::step`] need not.
+    ///
+    /// # Panics
+    /// If the rows may reach past `y`.
+    pub(crate) fn gather(&mut self, y: &[u32]) {
+        assert!(self.below <= y.len(), "rows without labels");
+        let labels = &mut self.labels[..self.cur];
+        // SAFETY: every row is below `self.below ≤ y.len()` (the `Places` contract).
+        unsafe { gather_labels(y, &self.rows, labels) };
+        self.gathered = true;
+    }
+
     /// The current step's rows followed by the first `ahead` rows of the next step's (at
     /// most all of them), and the current step's labels, gathered from `y`.
     ///
     /// # Panics
     /// If the rows may reach past `y`.
     pub(crate) fn step(&mut self, y: &[u32], ahead: usize) -> (&[u32], &[u32]) {
-        assert!(self.below <= y.len(), "rows without labels");
-        let labels = &mut self.labels[..self.cur];
-        // SAFETY: every row is below `self.below ≤ y.len()` (the `Places` contract).
-        unsafe { gather_labels(y, &self.rows, labels) };
-        (&self.rows[..self.cur + ahead.min(self.next)], labels)
+        if !self.gathered {
+            self.gather(y);
+        }
+        (&self.rows[..self.cur + ahead.min(self.next)], &self.labels[..self.cur])
     }
 
     /// Makes the next step's rows the current ones.
     pub(crate) fn advance(&mut self) {
         self.rows.copy_within(self.cur..self.cur + self.next, 0);
         (self.cur, self.next) = (self.next, 0);
+        (self.followed, self.gathered) = (false, false);
     }
 }
 

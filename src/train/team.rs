@@ -341,17 +341,31 @@ impl Member<'_> {
         self.size
     }
 
+    /// [`Member::sync_or`] with nothing to do while waiting.
+    #[cfg(test)]
+    pub(crate) fn sync(&self, k: u64) {
+        self.sync_or(k, || ());
+    }
+
     /// Barrier `k` (1, 2, … in order): returns once every member has reached it. Writes a
-    /// member made before it are visible to every member after it.
+    /// member made before it are visible to every member after it. A member that finds
+    /// another not yet there runs `idle` first (once), then waits; the last to arrive
+    /// does not run it.
     ///
     /// # Panics
     /// If another member panicked.
-    pub(crate) fn sync(&self, k: u64) {
+    pub(crate) fn sync_or(&self, k: u64, idle: impl FnOnce()) {
         let arrived = &self.team.arrived[..self.size];
         arrived[self.rank].0.store(k, Ordering::Release);
+        let mut idle = Some(idle);
         for (j, a) in arrived.iter().enumerate() {
             if j == self.rank {
                 continue;
+            }
+            if a.0.load(Ordering::Acquire) < k
+                && let Some(idle) = idle.take()
+            {
+                idle();
             }
             let mut backoff = Backoff::default();
             while a.0.load(Ordering::Acquire) < k {
@@ -709,6 +723,49 @@ mod tests {
         assert!(sizes.iter().any(|&s| s >= 2), "{sizes:?}");
         assert_eq!(gangs(2, 1, 1, 5), vec![1; 5]);
         assert_eq!(gangs(2, 0, 3, 5), vec![1; 5]);
+    }
+
+    #[test]
+    fn only_a_member_that_would_wait_runs_its_idle_work() {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+        pool.install(|| {
+            with_team(1, |team| {
+                wait_for_a_helper(team);
+                let (first, last) = (AtomicBool::new(false), AtomicBool::new(false));
+                let mut pairs = 0;
+                for _ in 0..200 {
+                    first.store(false, Ordering::Relaxed);
+                    last.store(false, Ordering::Relaxed);
+                    let size = AtomicUsize::new(0);
+                    team.gang(2, &|m| {
+                        size.store(m.size(), Ordering::Relaxed);
+                        if m.size() == 1 {
+                            // Nobody to wait for.
+                            m.sync_or(1, || last.store(true, Ordering::Relaxed));
+                        } else if m.rank() == 0 {
+                            m.sync_or(1, || first.store(true, Ordering::Release));
+                        } else {
+                            // Arrives only after member 0's idle work has begun (or after
+                            // 10 s, and then the assertion below fails).
+                            let start = Instant::now();
+                            while !first.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(10) {
+                                std::hint::spin_loop();
+                            }
+                            m.sync_or(1, || last.store(true, Ordering::Relaxed));
+                        }
+                    });
+                    let two = size.load(Ordering::Relaxed) == 2;
+                    pairs += usize::from(two);
+                    assert_eq!(
+                        first.load(Ordering::Relaxed),
+                        two,
+                        "the member that waited ran its work"
+                    );
+                    assert!(!last.load(Ordering::Relaxed), "the last to arrive ran its work");
+                }
+                assert!(pairs > 0, "no gang of two in 200");
+            })
+        });
     }
 
     #[test]
