@@ -12,6 +12,14 @@ One epoch (W: D x T and b: T start at zero, lr = 0.5):
     W -= lr * X.T @ d
     b -= lr * d.sum(axis=0)
 
+With --batch-size B the gradient-descent engines run mini-batch SGD epochs
+instead: the same step on the rows of places lo..lo+B of the epoch's order
+(delta divided by the step's rows m), for lo = 0, B, 2B, ... (the last step
+may be shorter). The orders are multilogit's (`epoch_orders`, its documented
+permutation reimplemented here), so every engine sees the same rows in the
+same steps and must agree with numpy as closely as in full batch.
+scikit-learn (L-BFGS) is skipped in that mode.
+
 Every engine runs in its own subprocess (this script re-executes itself with
 a hidden --worker flag) so that thread-count environment variables are set
 before numpy / torch / jax are imported, and so that memory is returned
@@ -41,6 +49,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(HERE))
 LR = 0.5
 SEED = 20240601
 REL_TOL = 1e-5
+# multilogit's model seed (`bench` leaves it at its default, 0): the mini-batch
+# epoch orders of every engine are drawn from it (see `epoch_orders`).
+ORDER_SEED = 0
 
 # name -> (N, D, T)
 SHAPES = {
@@ -92,6 +103,99 @@ def make_data(n, d, t, seed=SEED):
 # --------------------------------------------------------------------------
 # Helpers shared by the workers
 # --------------------------------------------------------------------------
+
+# multilogit's mini-batch epoch orders, reimplemented (src/rng.rs,
+# src/train/order.rs, src/train/fit.rs): all engines step through the same
+# rows in the same order, so their losses agree.
+
+_M64 = (1 << 64) - 1
+_M32 = (1 << 32) - 1
+
+
+def _rotl64(v, r):
+    return ((v << r) | (v >> (64 - r))) & _M64
+
+
+class Xoshiro256pp:
+    """multilogit's `Rng`: xoshiro256++ seeded by SplitMix64 (Python ints)."""
+
+    def __init__(self, seed):
+        st = seed & _M64
+        s = []
+        for _ in range(4):
+            st = (st + 0x9E3779B97F4A7C15) & _M64
+            z = st
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+            s.append(z ^ (z >> 31))
+        self.s = s
+
+    def next_u64(self):
+        s0, s1, s2, s3 = self.s
+        result = (_rotl64((s0 + s3) & _M64, 23) + s0) & _M64
+        t = (s1 << 17) & _M64
+        s2 ^= s0
+        s3 ^= s1
+        s1 ^= s2
+        s0 ^= s3
+        s2 ^= t
+        s3 = _rotl64(s3, 45)
+        self.s = [s0, s1, s2, s3]
+        return result
+
+
+def order_of(np, n, w):
+    """The rows of places 0..n of one epoch, keyed by the word `w` (multilogit's
+    `Order` after `reseed`): a Feistel network over k-bit integers (2^k the
+    smallest power of two >= n) restricted to 0..n by cycle walking. Returns
+    an int64 permutation of 0..n (checked)."""
+    k = (n - 1).bit_length()
+    a, bb = k // 2, k - k // 2
+    rounds = max(4, 2 * -(-16 // max(a, 1)))
+    keys_stream = Xoshiro256pp(w)
+    keys = []
+    for _ in range(rounds // 2):
+        w2 = keys_stream.next_u64()
+        keys += [w2 & _M32, w2 >> 32]
+    u = np.uint64
+    m32, m1, m2, s16 = u(_M32), u(0x9E3779B1), u(0x85EBCA6B), u(16)
+
+    def network(x):
+        h, l = a, bb
+        for key in keys:
+            r = x & u((1 << l) - 1)
+            v = ((r ^ u(key)) * m1) & m32
+            v ^= v >> s16
+            v = (v * m2) & m32
+            v ^= v >> s16
+            x = (r << u(h)) | ((x >> u(l)) ^ (v & u((1 << h) - 1)))
+            h, l = l, h
+        return x
+
+    x = network(np.arange(n, dtype=np.uint64))
+    walk = np.flatnonzero(x >= u(n))  # places still outside 0..n: walk on
+    while walk.size:
+        x[walk] = network(x[walk])
+        walk = walk[x[walk] >= u(n)]
+    order = x.astype(np.int64)
+    if not np.array_equal(np.bincount(order, minlength=n), np.ones(n, dtype=np.int64)):
+        raise AssertionError(f"epoch order of {n} places is not a permutation")
+    return order
+
+
+def epoch_orders(np, n, seed=ORDER_SEED):
+    """multilogit's orders of epochs 1, 2, ... in turn (an endless generator):
+    its fit draws one word of `Rng(seed)` before each epoch and keys that
+    epoch's order with it. Each is computed when asked for, outside any timer."""
+    rng = Xoshiro256pp(seed)
+    while True:
+        yield order_of(np, n, rng.next_u64())
+
+
+def minibatch_steps(n, batch):
+    """The (lo, hi) places of each step of a mini-batch epoch."""
+    return [(lo, min(lo + batch, n)) for lo in range(0, n, batch)]
+
 
 def loss_f64(np, x, y, w, b, chunk=16384):
     """J = mean(logsumexp(z) - z[y]) at (w, b), accumulated in float64."""
@@ -269,6 +373,192 @@ def run_jax(x, y, t, epochs, timing_epochs, threads):
     return np.asarray(W), np.asarray(b), times, info
 
 
+# Mini-batch SGD (--batch-size): the same step on each batch of rows of the
+# epoch's order. Each engine computes every epoch's order with `epoch_orders`
+# (and puts it in the form it indexes with) before that epoch's timer starts;
+# the warm-up (excluded) runs epoch 1's order on throw-away parameters, then
+# epochs 1..E run from zero with orders 1..E.
+
+def _orders_with_first(np, n):
+    """(epoch 1's order, an iterator over the orders of epochs 1, 2, ...)."""
+    import itertools
+    gen = epoch_orders(np, n)
+    first = next(gen)
+    return first, itertools.chain([first], gen)
+
+
+def run_numpy_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
+    import numpy as np
+
+    n, d = x.shape
+    X = x
+    onehot = np.eye(t, dtype=np.float32)[y]
+    steps = minibatch_steps(n, batch)
+
+    def epoch(W, b, order):
+        # The seed's code on each batch: fancy-indexed rows of X and onehot.
+        J = 0.0
+        for lo, hi in steps:
+            rows = order[lo:hi]
+            Xb = X[rows]
+            z = Xb @ W + b
+            m = z.max(axis=1, keepdims=True)
+            e = np.exp(z - m)
+            s = e.sum(axis=1, keepdims=True)
+            p = e / s
+            J += np.sum(np.log(s[:, 0]) + m[:, 0] - z[np.arange(hi - lo), y[rows]])
+            delta = (p - onehot[rows]) / np.float32(hi - lo)
+            gW = Xb.T @ delta
+            gb = delta.sum(axis=0)
+            W -= np.float32(LR) * gW
+            b -= np.float32(LR) * gb
+        return J / n
+
+    first, orders = _orders_with_first(np, n)
+    epoch(np.zeros((d, t), np.float32), np.zeros(t, np.float32), first)  # warm-up, excluded
+
+    W = np.zeros((d, t), np.float32)
+    b = np.zeros(t, np.float32)
+    times = []
+    for _ in range(epochs):
+        order = next(orders)  # untimed
+        t0 = time.perf_counter()
+        epoch(W, b, order)
+        times.append(time.perf_counter() - t0)
+    info = {"versions": {"numpy": np.__version__}, "blas": blas_info()}
+    return W, b, times, info
+
+
+def run_torch_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    n, d = x.shape
+    X = torch.from_numpy(x)
+    Y = torch.from_numpy(y)
+    minus_one = torch.full((batch, 1), -1.0, dtype=torch.float32)
+    lr = LR
+
+    def epoch(W, b, steps):
+        # Fused ops, no autograd: log_softmax (max subtracted), the onehot
+        # subtracted in place, and 1/m folded into the update products.
+        J = torch.zeros((), dtype=torch.float32)
+        for rows in steps:
+            m = rows.shape[0]
+            Xb = torch.index_select(X, 0, rows)
+            yb = torch.index_select(Y, 0, rows)[:, None]
+            lp = torch.log_softmax(torch.addmm(b, Xb, W), dim=1)
+            J -= lp.gather(1, yb).sum()
+            p = lp.exp_()
+            p.scatter_add_(1, yb, minus_one if m == batch else minus_one[:m])  # p - onehot
+            W.addmm_(Xb.T, p, alpha=-lr / m)
+            b.sub_(p.sum(dim=0), alpha=lr / m)
+        return J / n
+
+    def split(order):
+        # The epoch's order as one int64 tensor view per step, before its timer.
+        return torch.split(torch.from_numpy(order), batch)
+
+    first, orders = _orders_with_first(np, n)
+    with torch.inference_mode():
+        epoch(torch.zeros(d, t), torch.zeros(t), split(first))  # warm-up, excluded
+        W = torch.zeros(d, t, dtype=torch.float32)
+        b = torch.zeros(t, dtype=torch.float32)
+        times = []
+        for _ in range(epochs):
+            steps = split(next(orders))  # untimed
+            t0 = time.perf_counter()
+            epoch(W, b, steps)
+            times.append(time.perf_counter() - t0)
+    info = {
+        "versions": {"torch": torch.__version__},
+        "torch_threads": torch.get_num_threads(),
+        "torch_blas": _torch_blas(torch),
+    }
+    return W.numpy().copy(), b.numpy().copy(), times, info
+
+
+def run_jax_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
+    import numpy as np
+    import jax
+    import jax.numpy as jnp
+
+    n, d = x.shape
+    X = jax.device_put(x)
+    Y = jax.device_put(y.astype(np.int32))
+    lr = jnp.float32(LR)
+    full = n // batch           # steps of `batch` rows
+    tail = n - full * batch     # rows of a shorter last step (0: none)
+
+    def step(W, b, X, Y, rows):
+        # One step on X[rows]; m = len(rows) is static under jit.
+        Xb = X[rows]
+        yb = Y[rows]
+        z = Xb @ W + b
+        mx = z.max(axis=1, keepdims=True)
+        e = jnp.exp(z - mx)
+        s = e.sum(axis=1, keepdims=True)
+        p = e / s
+        zy = jnp.take_along_axis(z, yb[:, None], axis=1)[:, 0]
+        J = jnp.sum(jnp.log(s[:, 0]) + mx[:, 0] - zy)
+        onehot = (yb[:, None] == jnp.arange(t, dtype=jnp.int32)).astype(jnp.float32)
+        delta = (p - onehot) * jnp.float32(1.0 / rows.shape[0])
+        gW = Xb.T @ delta
+        gb = delta.sum(axis=0)
+        return W - lr * gW, b - lr * gb, J
+
+    @jax.jit
+    def epoch_full(W, b, X, Y, rows):
+        # All steps of `batch` rows in one scan; rows: int32 (full, batch). X and
+        # Y are arguments, not constants baked into the compiled code.
+        def body(carry, r):
+            W, b, J = step(*carry, X, Y, r)
+            return (W, b), J
+
+        (W, b), Js = jax.lax.scan(body, (W, b), rows)
+        return W, b, Js.sum()
+
+    last_step = jax.jit(step)  # the shorter last step, if any
+
+    def prepare(order):
+        # The epoch's rows as device arrays, before its timer starts.
+        o = order.astype(np.int32)
+        return (jax.device_put(o[:full * batch].reshape(full, batch)),
+                jax.device_put(o[full * batch:]) if tail else None)
+
+    def epoch(W, b, rows):
+        W, b, J = epoch_full(W, b, X, Y, rows[0])
+        if rows[1] is not None:
+            W, b, J2 = last_step(W, b, X, Y, rows[1])
+            J = J + J2
+        jax.block_until_ready((W, b, J))
+        return W, b, J
+
+    first, orders = _orders_with_first(np, n)
+    z = (jnp.zeros((d, t), jnp.float32), jnp.zeros((t,), jnp.float32))
+    epoch(*z, prepare(first))  # compile both + warm-up, excluded
+    W, b = z
+    times = []
+    for _ in range(epochs):
+        rows = prepare(next(orders))  # untimed
+        jax.block_until_ready(rows)
+        t0 = time.perf_counter()
+        W, b, J = epoch(W, b, rows)
+        times.append(time.perf_counter() - t0)
+    import jaxlib
+    info = {
+        "versions": {"jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", "?")},
+        "jax_devices": [str(dv) for dv in jax.devices()],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
+    return np.asarray(W), np.asarray(b), times, info
+
+
 def run_sklearn(x, y, t, epochs, timing_epochs, threads):
     """L-BFGS, a different algorithm: `epochs` iterations, one timed fit."""
     import inspect
@@ -342,6 +632,14 @@ ENGINE_FUNCS = {
     "jax": run_jax,
     "sklearn": run_sklearn,
 }
+# --batch-size: the gradient-descent engines' mini-batch epochs (no sklearn).
+MINIBATCH_FUNCS = {
+    "numpy": run_numpy_minibatch,
+    "torch": run_torch_minibatch,
+    "jax": run_jax_minibatch,
+}
+SKLEARN_MINIBATCH_SKIP = ("skipped with --batch-size: L-BFGS (scikit-learn) is not a "
+                          "mini-batch algorithm")
 
 
 def worker_main(args):
@@ -353,8 +651,13 @@ def worker_main(args):
         x = np.load(os.path.join(args.data_dir, "X.npy"))
         y = np.load(os.path.join(args.data_dir, "y.npy"))
         t = int(args.classes)
-        W, b, times, info = ENGINE_FUNCS[args.worker](
-            x, y, t, args.epochs, args.timing_epochs, args.threads)
+        if args.batch_size:
+            W, b, times, info = MINIBATCH_FUNCS[args.worker](
+                x, y, t, args.epochs, args.timing_epochs, args.threads, args.batch_size)
+            info["batch_size"] = args.batch_size
+        else:
+            W, b, times, info = ENGINE_FUNCS[args.worker](
+                x, y, t, args.epochs, args.timing_epochs, args.threads)
         result.update(summarize(times, args.timing_epochs))
         result.update(info)
         result["final_loss"] = loss_f64(np, x, y, W, b)
@@ -406,7 +709,7 @@ def pin_fn(threads, pin):
     return lambda: os.sched_setaffinity(0, chosen)
 
 
-def run_python_engine(engine, data_dir, classes, args):
+def run_python_engine(engine, data_dir, classes, args, batch=None):
     out = os.path.join(data_dir, f"result_{engine}.json")
     if os.path.exists(out):
         os.remove(out)
@@ -415,6 +718,8 @@ def run_python_engine(engine, data_dir, classes, args):
            "--data-dir", data_dir, "--classes", str(classes), "--out", out,
            "--epochs", str(args.epochs), "--timing-epochs", str(args.timing_epochs),
            "--threads", str(args.threads)]
+    if batch:
+        cmd += ["--batch-size", str(batch)]
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True,
@@ -474,7 +779,7 @@ def parse_json_stdout(text):
     return None
 
 
-def run_multilogit(data_dir, args):
+def run_multilogit(data_dir, args, batch=None):
     res = {"engine": "multilogit", "ok": False}
     binary = resolve_binary(args.binary)
     if binary is None:
@@ -485,6 +790,8 @@ def run_multilogit(data_dir, args):
     cmd = [binary, "bench", "--data", os.path.join(data_dir, "X.npy"),
            "--labels", os.path.join(data_dir, "y.npy"), "--epochs", str(args.epochs),
            "--threads", str(args.threads), "--lr", str(LR), "--json"]
+    if batch:
+        cmd += ["--batch-size", str(batch)]
     res["command"] = " ".join(cmd)
     env, _ = worker_env("multilogit", args.threads, True)
     t0 = time.perf_counter()
@@ -583,11 +890,17 @@ def build_table(results, engines_order):
     for sname, sres in results.items():
         n, d, t = sres["shape"]
         label = f"{sname} {n}×{d}×{t}"
+        if sres.get("batch_size"):
+            label += f", batch {sres['batch_size']}"
         ml = sres["engines"].get("multilogit", {})
         ml_ms = ml.get("ms_median") if ml.get("ok") else None
         for eng in engines_order:
             r = sres["engines"].get(eng)
             if r is None:
+                continue
+            if r.get("minibatch_skip"):
+                lines.append(f"| {label} | sklearn (L-BFGS) | — | — | — | — | "
+                             "skipped: not a mini-batch algorithm |")
                 continue
             if not r.get("ok"):
                 lines.append(f"| {label} | {eng} | — | — | — | — | not run: {r.get('error', '?')[:120]} |")
@@ -606,7 +919,8 @@ def build_table(results, engines_order):
             else:
                 agrees = r.get("agrees", "—")
             lines.append(f"| {label} | {name} | {fmt_ms(med)} | {fmt_ms(mn)} | {ratio} | {loss} | {agrees} |")
-    if any("sklearn" in s["engines"] for s in results.values()):
+    if any("sklearn" in s["engines"] and not s["engines"]["sklearn"].get("minibatch_skip")
+           for s in results.values()):
         notes.append("† scikit-learn runs L-BFGS, a different algorithm: its ms column is "
                      "total fit time / iterations (one fit, data conversion included), its loss "
                      "is after those iterations and is not expected to match gradient descent.")
@@ -655,11 +969,18 @@ def parent_main(args):
     machine = machine_info()
     load0 = os.getloadavg() if hasattr(os, "getloadavg") else None
     started = _dt.datetime.now().astimezone()
-    print(f"# multilogit comparison — {started.strftime('%Y-%m-%d %H:%M %Z')}", flush=True)
+    title = "# multilogit comparison"
+    if args.batch_size:
+        title += f", mini-batch SGD (batch {args.batch_size})"
+    print(f"{title} — {started.strftime('%Y-%m-%d %H:%M %Z')}", flush=True)
     print(f"machine: {machine['cpu']}, {machine.get('usable_cpus', machine['logical_cpus'])} "
           f"usable CPUs, {machine.get('mem_gib', '?')} GiB; python {machine['python']}", flush=True)
+    mb = ""
+    if args.batch_size:
+        mb = (f"; batch size {args.batch_size} (mini-batch SGD in multilogit's epoch orders, "
+              f"model seed {ORDER_SEED})")
     print(f"threads: {args.threads}; epochs: {args.epochs} (median/min over the last "
-          f"{args.timing_epochs}); lr {LR}; seed {SEED}{'; QUICK shapes' if args.quick else ''}",
+          f"{args.timing_epochs}); lr {LR}; seed {SEED}{'; QUICK shapes' if args.quick else ''}{mb}",
           flush=True)
 
     results = {}
@@ -677,14 +998,26 @@ def parent_main(args):
             np.save(os.path.join(sdir, "X.npy"), x)
             np.save(os.path.join(sdir, "y.npy"), y)
             del x, y
-            print(f"\n## {sname}: N={n} D={d} T={t}  (data written in "
+            # A batch of N rows or more is the full batch.
+            batch = args.batch_size if args.batch_size and args.batch_size < n else None
+            mode = ""
+            if batch:
+                mode = f", batch {batch} ({-(-n // batch)} steps an epoch)"
+            elif args.batch_size:
+                mode = f", batch {args.batch_size} >= N: full batch"
+            print(f"\n## {sname}: N={n} D={d} T={t}{mode}  (data written in "
                   f"{time.perf_counter() - t0:.1f} s)", flush=True)
             sres = {"shape": [n, d, t], "engines": {}}
+            if batch:
+                sres["batch_size"] = batch
             for eng in order:
-                if eng == "multilogit":
-                    r = run_multilogit(sdir, args)
+                if eng == "sklearn" and batch:
+                    r = {"engine": eng, "ok": False, "minibatch_skip": True,
+                         "error": SKLEARN_MINIBATCH_SKIP}
+                elif eng == "multilogit":
+                    r = run_multilogit(sdir, args, batch)
                 else:
-                    r = run_python_engine(eng, sdir, t, args)
+                    r = run_python_engine(eng, sdir, t, args, batch)
                 sres["engines"][eng] = r
                 if r.get("ok"):
                     extra = ""
@@ -700,6 +1033,10 @@ def parent_main(args):
                         print(f"  {'':<11} kernel {bo.get('kernel')}, {bo.get('gflops')} GFLOP/s, "
                               f"{bo.get('gbps')} GB/s, floor {bo.get('floor_ms')} ms "
                               f"(x{bo.get('floor_multiple')})", flush=True)
+                        if batch and "shuffled_read_ms" in bo:
+                            print(f"  {'':<11} shuffled-order read of X {bo.get('shuffled_read_ms')} ms "
+                                  f"(x{bo.get('minibatch_floor_multiple')} of the mini-batch floor)",
+                                  flush=True)
                     if r.get("missing_keys"):
                         print(f"  {'':<11} (JSON lacks keys: {', '.join(r['missing_keys'])})")
                     versions.update(r.get("versions", {}))
@@ -720,7 +1057,7 @@ def parent_main(args):
         shutil.rmtree(tmp_root, ignore_errors=True)
 
     table, notes = build_table(results, order)
-    print("\n## Results\n")
+    print(f"\n## Results{f' (mini-batch SGD, batch {args.batch_size})' if args.batch_size else ''}\n")
     print(f"Machine: {machine['cpu']}, {machine.get('usable_cpus', machine['logical_cpus'])} "
           f"cores used of {machine['logical_cpus']}, {machine.get('mem_gib', '?')} GiB RAM; "
           f"{machine['platform']}")
@@ -729,9 +1066,14 @@ def parent_main(args):
         load = (f"; load average {load0[0]:.1f} at start, {os.getloadavg()[0]:.1f} at end "
                 "(other work on the machine makes timings noisy)")
     print(f"Date: {started.isoformat(timespec='seconds')}{load}")
+    mb = ""
+    if args.batch_size:
+        mb = (f", batch size={args.batch_size} (mini-batch SGD in multilogit's epoch orders, "
+              f"model seed {ORDER_SEED}; the Python engines' orders are computed outside their "
+              "timers; a shape with N <= batch size runs full batch)")
     print(f"Settings: threads={args.threads}, epochs={args.epochs}, median/min over the last "
           f"{args.timing_epochs} epochs (warm-up/compile excluded), lr={LR}, seed={SEED}"
-          f"{', QUICK shapes' if args.quick else ''}")
+          f"{', QUICK shapes' if args.quick else ''}{mb}")
     vers = {"python": machine["python"]}
     vers.update(versions)
     print("Versions: " + ", ".join(f"{k} {v}" for k, v in vers.items()))
@@ -746,14 +1088,17 @@ def parent_main(args):
           f"(float64, after all epochs) within relative {REL_TOL:g} of numpy's.")
 
     if args.json:
+        settings = {"threads": args.threads, "epochs": args.epochs,
+                    "timing_epochs": args.timing_epochs, "lr": LR, "seed": SEED,
+                    "quick": args.quick, "pin": args.pin}
+        if args.batch_size:
+            settings.update(batch_size=args.batch_size, order_seed=ORDER_SEED)
         dump = {
             "date": started.isoformat(timespec="seconds"),
             "machine": machine,
             "loadavg_start": load0,
             "loadavg_end": os.getloadavg() if hasattr(os, "getloadavg") else None,
-            "settings": {"threads": args.threads, "epochs": args.epochs,
-                         "timing_epochs": args.timing_epochs, "lr": LR, "seed": SEED,
-                         "quick": args.quick, "pin": args.pin},
+            "settings": settings,
             "versions": vers,
             "blas": blas,
             "results": results,
@@ -795,6 +1140,9 @@ def main(argv=None):
                     help="multilogit binary (relative paths also tried from the repo root)")
     ap.add_argument("--json", default=None, help="also write all results here")
     ap.add_argument("--quick", action="store_true", help="tiny shapes, for a smoke test")
+    ap.add_argument("--batch-size", type=int, default=None,
+                    help="mini-batch SGD epochs of this many rows a step, in multilogit's "
+                         "epoch orders (default: the full batch; sklearn is skipped)")
     ap.add_argument("--timeout", type=float, default=3600,
                     help="seconds per engine run before giving up on it")
     ap.add_argument("--no-pin", dest="pin", action="store_false",
@@ -810,6 +1158,8 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.threads < 1 or args.epochs < 1 or args.timing_epochs < 1:
         ap.error("--threads, --epochs and --timing-epochs must be >= 1")
+    if args.batch_size is not None and args.batch_size < 1:
+        ap.error("--batch-size must be >= 1")
     if args.worker:
         worker_main(args)
         return 0
