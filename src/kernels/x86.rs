@@ -1097,7 +1097,7 @@ isa_kernels!(
 /// source for each vector width; the caller enables that width's features.
 macro_rules! exp_f32 {
     ($(#[$doc:meta])* $name:ident, $v:ty, $set1:ident, $min:ident, $max:ident, $round:ident, $mul:ident,
-     $fnmadd:ident, $fmadd:ident, $add:ident, $cvt:ident, $addi:ident, $set1i:ident, $slli:ident, $cast:ident) => {
+     $fnmadd:ident, $fmadd:ident, $add:ident, $scale:ident) => {
         $(#[$doc])*
         #[inline(always)]
         unsafe fn $name(x: $v) -> $v {
@@ -1115,11 +1115,30 @@ macro_rules! exp_f32 {
                 p = $fmadd(p, r, $set1(0.5));
                 let r2 = $mul(r, r);
                 let y = $add($fmadd(p, r2, r), $set1(1.0));
-                let e = $slli::<23>($addi($cvt(fx), $set1i(127)));
-                $mul(y, $cast(e))
+                $scale(y, fx)
             }
         }
     };
+}
+
+/// `y·2^n` for 8 f32 lanes, `n` integral in −126..=128: the exponent built from `n` and
+/// multiplied in (exact while the result is normal).
+#[inline(always)]
+unsafe fn pow2_scale_ps(y: __m256, n: __m256) -> __m256 {
+    // SAFETY: register-only; AVX2 is enabled in every caller.
+    unsafe {
+        let e = _mm256_slli_epi32::<23>(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)));
+        _mm256_mul_ps(y, _mm256_castsi256_ps(e))
+    }
+}
+
+/// `y·2^n` for 16 f32 lanes, `n` integral: one `vscalefps`, which gives the same bits as
+/// [`pow2_scale_ps`]'s product for every normal result, in one instruction instead of four
+/// (500000×64×8 full batch, one thread: 0.989× of the epoch, 6 interleaved pairs).
+#[inline(always)]
+unsafe fn pow2_scale16(y: __m512, n: __m512) -> __m512 {
+    // SAFETY: register-only; AVX-512F is enabled in every caller.
+    unsafe { _mm512_scalef_ps(y, n) }
 }
 
 /// Rounds 8 f32 lanes to the nearest integer.
@@ -1139,14 +1158,12 @@ unsafe fn round16(x: __m512) -> __m512 {
 exp_f32!(
     /// `exp` for 8 f32 lanes.
     exp_ps, __m256, _mm256_set1_ps, _mm256_min_ps, _mm256_max_ps, round_ps, _mm256_mul_ps,
-    _mm256_fnmadd_ps, _mm256_fmadd_ps, _mm256_add_ps, _mm256_cvtps_epi32, _mm256_add_epi32,
-    _mm256_set1_epi32, _mm256_slli_epi32, _mm256_castsi256_ps
+    _mm256_fnmadd_ps, _mm256_fmadd_ps, _mm256_add_ps, pow2_scale_ps
 );
 exp_f32!(
     /// `exp` for 16 f32 lanes (the 512-bit softmax pass).
     exp16, __m512, _mm512_set1_ps, _mm512_min_ps, _mm512_max_ps, round16, _mm512_mul_ps,
-    _mm512_fnmadd_ps, _mm512_fmadd_ps, _mm512_add_ps, _mm512_cvtps_epi32, _mm512_add_epi32,
-    _mm512_set1_epi32, _mm512_slli_epi32, _mm512_castsi512_ps
+    _mm512_fnmadd_ps, _mm512_fmadd_ps, _mm512_add_ps, pow2_scale16
 );
 
 /// `ln` of the product of the 8 f64 lanes of `prod` (then reset to ones): the softmax
