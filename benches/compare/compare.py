@@ -268,16 +268,8 @@ def run_numpy(x, y, t, epochs, timing_epochs, threads):
 
 
 def run_torch(x, y, t, epochs, timing_epochs, threads):
-    import torch
-
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
+    torch, X, Y = _torch_init(x, y, threads)
     n, d = x.shape
-    X = torch.from_numpy(x)
-    Y = torch.from_numpy(y)
     onehot = torch.nn.functional.one_hot(Y, t).to(torch.float32)
     lr = LR
 
@@ -305,12 +297,37 @@ def run_torch(x, y, t, epochs, timing_epochs, threads):
             t0 = time.perf_counter()
             epoch(W, b)
             times.append(time.perf_counter() - t0)
-    info = {
+    info = _torch_info(torch)
+    return W.numpy().copy(), b.numpy().copy(), times, info
+
+
+def _torch_init(x, y, threads):
+    """torch on `threads` threads (one inter-op thread), and X, y as tensors."""
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+    return torch, torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _torch_info(torch):
+    return {
         "versions": {"torch": torch.__version__},
         "torch_threads": torch.get_num_threads(),
         "torch_blas": _torch_blas(torch),
     }
-    return W.numpy().copy(), b.numpy().copy(), times, info
+
+
+def _jax_info(jax):
+    import jaxlib
+    return {
+        "versions": {"jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", "?")},
+        "jax_devices": [str(dv) for dv in jax.devices()],
+        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+    }
 
 
 def _torch_blas(torch):
@@ -364,12 +381,7 @@ def run_jax(x, y, t, epochs, timing_epochs, threads):
         W, b, J = step(W, b, X, Y, onehot)
         jax.block_until_ready((W, b, J))
         times.append(time.perf_counter() - t0)
-    import jaxlib
-    info = {
-        "versions": {"jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", "?")},
-        "jax_devices": [str(dv) for dv in jax.devices()],
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
+    info = _jax_info(jax)
     return np.asarray(W), np.asarray(b), times, info
 
 
@@ -431,16 +443,9 @@ def run_numpy_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
 
 def run_torch_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
     import numpy as np
-    import torch
 
-    torch.set_num_threads(threads)
-    try:
-        torch.set_num_interop_threads(1)
-    except RuntimeError:
-        pass
+    torch, X, Y = _torch_init(x, y, threads)
     n, d = x.shape
-    X = torch.from_numpy(x)
-    Y = torch.from_numpy(y)
     minus_one = torch.full((batch, 1), -1.0, dtype=torch.float32)
     lr = LR
 
@@ -475,11 +480,7 @@ def run_torch_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
             t0 = time.perf_counter()
             epoch(W, b, steps)
             times.append(time.perf_counter() - t0)
-    info = {
-        "versions": {"torch": torch.__version__},
-        "torch_threads": torch.get_num_threads(),
-        "torch_blas": _torch_blas(torch),
-    }
+    info = _torch_info(torch)
     return W.numpy().copy(), b.numpy().copy(), times, info
 
 
@@ -550,12 +551,7 @@ def run_jax_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
         t0 = time.perf_counter()
         W, b, J = epoch(W, b, rows)
         times.append(time.perf_counter() - t0)
-    import jaxlib
-    info = {
-        "versions": {"jax": jax.__version__, "jaxlib": getattr(jaxlib, "__version__", "?")},
-        "jax_devices": [str(dv) for dv in jax.devices()],
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
-    }
+    info = _jax_info(jax)
     return np.asarray(W), np.asarray(b), times, info
 
 
