@@ -764,6 +764,40 @@ mod tests {
     }
 
     #[test]
+    fn step_rows_serve_each_step_however_early_their_work_is_done() {
+        // A gang member that waits at a barrier follows the step after next and gathers
+        // the next step's labels early; one that does not does both at the step's start.
+        let (n, batch, seed) = (1000, 96, 5);
+        let order = plain(seed, n);
+        let labels: Vec<u32> = (0..n as u32).map(|i| i.wrapping_mul(2654435761) % 7).collect();
+        let mut built = Order::new(n).unwrap();
+        built.reseed(&mut Rng::new(seed));
+        let steps = n.div_ceil(batch);
+        let places = |s: usize| s * batch..((s + 1) * batch).min(n);
+        for early in [[false; 2], [true; 2], [true, false], [false, true]] {
+            let mut rows = StepRows::new(batch);
+            rows.start(&built, places(0));
+            for step in 0..steps {
+                if step + 1 < steps && !rows.followed() {
+                    rows.follow(&built, places(step + 1), &labels);
+                }
+                let (seq, got) = rows.step(&labels, batch);
+                let (lo, hi) = (step * batch, ((step + 2) * batch).min(n));
+                assert_eq!(seq, &order[lo..hi], "{early:?}, step {step}: rows and the next step's");
+                let want: Vec<u32> = order[places(step)].iter().map(|&r| labels[r as usize]).collect();
+                assert_eq!(got, &want[..], "{early:?}, step {step}: labels");
+                rows.advance();
+                if early[step % 2] {
+                    if step + 2 < steps {
+                        rows.follow(&built, places(step + 2), &labels);
+                    }
+                    rows.gather(&labels);
+                }
+            }
+        }
+    }
+
+    #[test]
     fn labels_are_gathered_from_their_rows() {
         let labels: Vec<u32> = (0..1000u32).map(|i| i.wrapping_mul(2654435761) % 300).collect();
         let rows: Vec<u32> = (0..70u32).map(|i| (i * 7919) % 1000).collect();
