@@ -321,6 +321,16 @@ def _torch_info(torch):
     }
 
 
+def _jax_softmax_losses(jnp, z, y):
+    """softmax(z) row-wise (the row max subtracted first) and each row's loss
+    logsumexp(z) - z[y], for jax's full-batch and mini-batch steps."""
+    m = z.max(axis=1, keepdims=True)
+    e = jnp.exp(z - m)
+    s = e.sum(axis=1, keepdims=True)
+    zy = jnp.take_along_axis(z, y[:, None], axis=1)[:, 0]
+    return e / s, jnp.log(s[:, 0]) + m[:, 0] - zy
+
+
 def _jax_info(jax):
     import jaxlib
     return {
@@ -360,13 +370,8 @@ def run_jax(x, y, t, epochs, timing_epochs, threads):
 
     @jax.jit
     def step(W, b, X, Y, onehot):
-        z = X @ W + b
-        m = z.max(axis=1, keepdims=True)
-        e = jnp.exp(z - m)
-        s = e.sum(axis=1, keepdims=True)
-        p = e / s
-        zy = jnp.take_along_axis(z, Y[:, None], axis=1)[:, 0]
-        J = jnp.mean(jnp.log(s[:, 0]) + m[:, 0] - zy)
+        p, losses = _jax_softmax_losses(jnp, X @ W + b, Y)
+        J = jnp.mean(losses)
         delta = (p - onehot) * inv_n
         gW = X.T @ delta
         gb = delta.sum(axis=0)
@@ -500,13 +505,8 @@ def run_jax_minibatch(x, y, t, epochs, timing_epochs, threads, batch):
         # One step on X[rows]; m = len(rows) is static under jit.
         Xb = X[rows]
         yb = Y[rows]
-        z = Xb @ W + b
-        mx = z.max(axis=1, keepdims=True)
-        e = jnp.exp(z - mx)
-        s = e.sum(axis=1, keepdims=True)
-        p = e / s
-        zy = jnp.take_along_axis(z, yb[:, None], axis=1)[:, 0]
-        J = jnp.sum(jnp.log(s[:, 0]) + mx[:, 0] - zy)
+        p, losses = _jax_softmax_losses(jnp, Xb @ W + b, yb)
+        J = jnp.sum(losses)
         onehot = (yb[:, None] == jnp.arange(t, dtype=jnp.int32)).astype(jnp.float32)
         delta = (p - onehot) * jnp.float32(1.0 / rows.shape[0])
         gW = Xb.T @ delta
