@@ -623,18 +623,17 @@ impl<'a, T: Float> Engine<'a, T> {
         for c_lo in (0..p.n_blocks).step_by(per_chunk) {
             let blocks = c_lo..(c_lo + per_chunk).min(p.n_blocks);
             let (r_lo, r_hi) = (blocks.start * p.block_rows, (blocks.end * p.block_rows).min(m));
-            let bounds = &sp.bounds;
-            let groups = Shared::new(&mut sp.groups);
-            team.run(bounds.len() - 1, &|g| {
-                // SAFETY: task g is the only one touching group g in this job.
-                let gb = unsafe { groups.get_mut(g) };
-                let (k0, k1) = (bounds[g], bounds[g + 1]);
+            // Block `blk`'s rows `lo..hi` of the batch, their count and their rows of X.
+            let block = |blk: usize| {
+                let lo = blk * p.block_rows;
+                let hi = (lo + p.block_rows).min(m);
+                let (xb, idx) = block_rows(x, rows, lo, hi, dist);
+                (lo, hi, hi - lo, xb, idx)
+            };
+            for_groups(team, &sp.bounds, &mut sp.groups, &|gb, k0, k1| {
                 let tg = k1 - k0;
                 for blk in blocks.clone() {
-                    let lo = blk * p.block_rows;
-                    let hi = (lo + p.block_rows).min(m);
-                    let k = hi - lo;
-                    let (xb, idx) = block_rows(x, rows, lo, hi, dist);
+                    let (lo, hi, k, xb, idx) = block(blk);
                     let z = &mut gb.z[lo * tg..hi * tg];
                     kernels::split_forward(&plan, xb, idx, &wp[k0 * dp..k1 * dp], tg, z);
                     kernels::softmax::split_stats(
@@ -674,12 +673,8 @@ impl<'a, T: Float> Engine<'a, T> {
                 let g = sp.bounds.partition_point(|&k| k <= y) - 1;
                 loss += (sp.mx[i] + sp.sx[i].ln() - sp.groups[g].zy[i]).to_f64();
             }
-            let (bounds, sx) = (&sp.bounds, &sp.sx[r_lo..r_hi]);
-            let groups = Shared::new(&mut sp.groups);
-            team.run(bounds.len() - 1, &|g| {
-                // SAFETY: task g is the only one touching group g in this job.
-                let gb = unsafe { groups.get_mut(g) };
-                let (k0, k1) = (bounds[g], bounds[g + 1]);
+            let sx = &sp.sx[r_lo..r_hi];
+            for_groups(team, &sp.bounds, &mut sp.groups, &|gb, k0, k1| {
                 let tg = k1 - k0;
                 // f = scale·exp(m_g − M)/S: the group's exponentials to probabilities·scale.
                 for (f, &s) in gb.f[r_lo..r_hi].iter_mut().zip(sx) {
@@ -691,12 +686,9 @@ impl<'a, T: Float> Engine<'a, T> {
                     gbias.iter_mut().for_each(|v| *v = T::ZERO);
                 }
                 for blk in blocks.clone() {
-                    let lo = blk * p.block_rows;
-                    let hi = (lo + p.block_rows).min(m);
-                    let k = hi - lo;
                     // The look-ahead runs on here too: the backward kernel requests short
                     // scattered rows far ahead (see `kernels::x86`).
-                    let (xb, idx) = block_rows(x, rows, lo, hi, dist);
+                    let (lo, hi, k, xb, idx) = block(blk);
                     let z = &mut gb.z[lo * tg..hi * tg];
                     kernels::softmax::split_delta(z, k, k0, tg, &yb[lo..hi], &gb.f[lo..hi], scale, gbias);
                     kernels::split_backward(&plan, xb, idx, z, tg, gw, blk == 0);
@@ -961,6 +953,21 @@ fn apply_update_body<T: Float>(cur: &[T], next: &mut [T], a: &[T], b: Option<&[T
 /// only, even so the two-core machine's threads share the groups evenly.
 fn split_groups(t: usize) -> usize {
     if t >= 4 * SPLIT_MIN_CLASSES { 4 } else { 2 }
+}
+
+/// Runs `f(group, k0, k1)` for each class group (classes `k0..k1`), a task each.
+fn for_groups<T: Send>(
+    team: &Team,
+    bounds: &[usize],
+    groups: &mut [GroupBuf<T>],
+    f: &(dyn Fn(&mut GroupBuf<T>, usize, usize) + Sync),
+) {
+    let groups = Shared::new(groups);
+    team.run(bounds.len() - 1, &|g| {
+        // SAFETY: task g is the only one touching group g in this job.
+        let gb = unsafe { groups.get_mut(g) };
+        f(gb, bounds[g], bounds[g + 1]);
+    });
 }
 
 /// Bytes of X a class-split step reads in one chunk (see [`split_chunk_blocks`]).
